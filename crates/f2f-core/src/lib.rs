@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod console;
 pub mod fdb;
 pub mod mac;
 pub mod switch;

@@ -1,0 +1,753 @@
+//! The management console: vde_switch's command language and reply format.
+//!
+//! One line in, one reply out, byte-compatible with vde_switch 2.3.2
+//! (spec/vde-console.md) so that `unixterm`, `vdeterm` and existing scripts
+//! work unchanged:
+//! - leading blanks are skipped; an empty line or a `#` comment gets no reply
+//!   but the prompt;
+//! - a command is found by *prefix*: the first table entry whose path starts
+//!   the line (`port/printfoo` runs `port/print` with argument `foo`, as in
+//!   vde_switch), the argument is the rest after blanks;
+//! - commands with output reply `0000 DATA END WITH '.'`, the lines, `.`;
+//!   then a status line `1000 Success` or `1EEE <strerror>`; then the prompt.
+//!
+//! This module does no I/O. Facts only the shell knows (pid, uptime, socket
+//! paths, user names) come through [`ConsoleHost`]; what the shell must do
+//! (close the session, stop the switch) comes back as an [`Action`].
+
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
+
+use crate::switch::{DropReason, Port, PortId, Switch};
+
+/// The banner a management client sees on connect.
+pub const BANNER: &str =
+    "VDE switch V.2.3.2\n(C) Virtual Square Team (coord. R. Davoli) 2005,2006,2007 - GPLv2\n";
+/// The prompt after every reply.
+pub const PROMPT: &str = "\nvde$ ";
+/// The reply to `logout` and `shutdown` (no newline, as vde_switch).
+pub const END_OF_SESSION: &str = "9999 END OF SESSION";
+/// Longest command line vde_switch reads in one go.
+pub const MAX_LINE: usize = 128;
+
+/// What the shell tells the console about itself.
+pub trait ConsoleHost {
+    /// Process id of the switch.
+    fn pid(&self) -> u32;
+    /// Seconds since the switch started.
+    fn uptime_secs(&self) -> u64;
+    /// Path and octal mode of the management socket, if there is one.
+    fn mgmt_socket(&self) -> Option<(String, u32)>;
+    /// The control directory and its control socket's mode.
+    fn ctl_dir(&self) -> (String, u32);
+    /// A user name for `uid` (the number when unknown).
+    fn user_name(&self, uid: u32) -> String;
+    /// A group name for `gid` (the number when unknown).
+    fn group_name(&self, gid: u32) -> String;
+}
+
+/// What the shell must do after sending a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing: send the prompt and wait for the next line.
+    None,
+    /// Close this console session.
+    Logout,
+    /// Stop the switch.
+    Shutdown,
+}
+
+/// Outcome of a command: vde_switch's status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `1000 Success`.
+    Success,
+    /// `1EEE <strerror(EEE)>`.
+    Errno(u16),
+}
+
+/// errno values the console reports (Linux numbering, as vde_switch prints).
+pub mod errno {
+    /// No such file or directory.
+    pub const ENOENT: u16 = 2;
+    /// No such device or address.
+    pub const ENXIO: u16 = 6;
+    /// Permission denied.
+    pub const EACCES: u16 = 13;
+    /// File exists.
+    pub const EEXIST: u16 = 17;
+    /// No such device.
+    pub const ENODEV: u16 = 19;
+    /// Invalid argument.
+    pub const EINVAL: u16 = 22;
+    /// No space left on device.
+    pub const ENOSPC: u16 = 28;
+    /// Function not implemented.
+    pub const ENOSYS: u16 = 38;
+    /// Operation not supported.
+    pub const EOPNOTSUPP: u16 = 95;
+    /// Address already in use.
+    pub const EADDRINUSE: u16 = 98;
+}
+
+/// The C library's message for an errno the console uses.
+pub fn strerror(code: u16) -> &'static str {
+    match code {
+        1 => "Operation not permitted",
+        errno::ENOENT => "No such file or directory",
+        errno::ENXIO => "No such device or address",
+        errno::EACCES => "Permission denied",
+        errno::EEXIST => "File exists",
+        errno::ENODEV => "No such device",
+        errno::EINVAL => "Invalid argument",
+        errno::ENOSPC => "No space left on device",
+        errno::ENOSYS => "Function not implemented",
+        errno::EOPNOTSUPP => "Operation not supported",
+        errno::EADDRINUSE => "Address already in use",
+        _ => "Unknown error",
+    }
+}
+
+/// The reply to one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Lines of data, when the command produces output (even on failure).
+    pub data: Option<String>,
+    /// The status; `None` for blank lines and comments, which get no status.
+    pub status: Option<Status>,
+    /// What the shell does next.
+    pub action: Action,
+}
+
+impl Reply {
+    fn status(status: Status) -> Reply {
+        Reply {
+            data: None,
+            status: Some(status),
+            action: Action::None,
+        }
+    }
+
+    fn data(data: String, status: Status) -> Reply {
+        Reply {
+            data: Some(data),
+            status: Some(status),
+            action: Action::None,
+        }
+    }
+
+    /// The bytes vde_switch would send for this reply, prompt included
+    /// (`logout`/`shutdown` end the session with no prompt).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(data) = &self.data {
+            out.push_str("0000 DATA END WITH '.'\n");
+            out.push_str(data);
+            out.push_str(".\n");
+        }
+        if self.action != Action::None {
+            out.push_str(END_OF_SESSION);
+            return out;
+        }
+        match self.status {
+            Some(Status::Success) => out.push_str("1000 Success\n"),
+            Some(Status::Errno(e)) => {
+                let _ = writeln!(out, "1{e:03} {}", strerror(e));
+            }
+            None => {}
+        }
+        out.push_str(PROMPT);
+        out
+    }
+}
+
+/// A command of the table: its path, syntax and help text as vde_switch
+/// prints them in `help`. Menu rows (`handler: None`) only structure help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandInfo {
+    /// Path typed by the user, e.g. `port/print`.
+    pub path: &'static str,
+    /// Argument syntax shown by `help`.
+    pub syntax: &'static str,
+    /// One-line help.
+    pub help: &'static str,
+    handler: Option<Cmd>,
+}
+
+/// The commands this console implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmd {
+    DsShowinfo,
+    Help,
+    Logout,
+    Shutdown,
+    Showinfo,
+    PortShowinfo,
+    PortSetnumports,
+    PortSethub,
+    PortCreateauto,
+    PortCreate,
+    PortRemove,
+    PortAllocatable,
+    PortResetcounter,
+    PortPrint,
+    PortAllprint,
+    PortStats,
+}
+
+const fn menu(path: &'static str, help: &'static str) -> CommandInfo {
+    CommandInfo {
+        path,
+        syntax: "============",
+        help,
+        handler: None,
+    }
+}
+
+const fn cmd(path: &'static str, syntax: &'static str, help: &'static str, c: Cmd) -> CommandInfo {
+    CommandInfo {
+        path,
+        syntax,
+        help,
+        handler: Some(c),
+    }
+}
+
+/// The command table, in vde_switch's order (it decides prefix matches).
+pub const COMMANDS: &[CommandInfo] = &[
+    menu("ds", "DATA SOCKET MENU"),
+    cmd("ds/showinfo", "", "show ds info", Cmd::DsShowinfo),
+    cmd(
+        "help",
+        "[arg]",
+        "Help (limited to arg when specified)",
+        Cmd::Help,
+    ),
+    cmd("logout", "", "logout from this mgmt terminal", Cmd::Logout),
+    cmd("shutdown", "", "shutdown of the switch", Cmd::Shutdown),
+    cmd(
+        "showinfo",
+        "",
+        "show switch version and info",
+        Cmd::Showinfo,
+    ),
+    menu("port", "PORT STATUS MENU"),
+    cmd("port/showinfo", "", "show port info", Cmd::PortShowinfo),
+    cmd(
+        "port/setnumports",
+        "N",
+        "set the number of ports",
+        Cmd::PortSetnumports,
+    ),
+    cmd("port/sethub", "0/1", "1=HUB 0=switch", Cmd::PortSethub),
+    cmd(
+        "port/createauto",
+        "",
+        "create a port with an automatically allocated id (inactive|notallocatable)",
+        Cmd::PortCreateauto,
+    ),
+    cmd(
+        "port/create",
+        "N",
+        "create the port N (inactive|notallocatable)",
+        Cmd::PortCreate,
+    ),
+    cmd("port/remove", "N", "remove the port N", Cmd::PortRemove),
+    cmd(
+        "port/allocatable",
+        "N 0/1",
+        "Is the port allocatable as unnamed? 1=Y 0=N",
+        Cmd::PortAllocatable,
+    ),
+    cmd(
+        "port/resetcounter",
+        "[N]",
+        "reset the port (N) counters",
+        Cmd::PortResetcounter,
+    ),
+    cmd(
+        "port/print",
+        "[N]",
+        "print the port/endpoint table",
+        Cmd::PortPrint,
+    ),
+    cmd(
+        "port/allprint",
+        "[N]",
+        "print the port/endpoint table (including inactive port)",
+        Cmd::PortAllprint,
+    ),
+    cmd(
+        "port/stats",
+        "[N]",
+        "print the port counters with drops by reason",
+        Cmd::PortStats,
+    ),
+];
+
+/// A parsed console line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Blank or a comment: no reply but the prompt.
+    Empty,
+    /// A known command and its argument (leading blanks removed).
+    Command {
+        /// The table entry.
+        info: &'static CommandInfo,
+        /// The rest of the line.
+        arg: &'a str,
+    },
+    /// Nothing in the table matches.
+    Unknown,
+}
+
+/// Parse one line by vde_switch's rules (see the module docs).
+pub fn parse_line(line: &str) -> Line<'_> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = line.trim_start_matches([' ', '\t']);
+    if line.is_empty() || line.starts_with('#') {
+        return Line::Empty;
+    }
+    for info in COMMANDS {
+        if info.handler.is_some() && line.starts_with(info.path) {
+            let arg = line.get(info.path.len()..).unwrap_or("");
+            return Line::Command {
+                info,
+                arg: arg.trim_start_matches([' ', '\t']),
+            };
+        }
+    }
+    Line::Unknown
+}
+
+/// Run one console line against the switch.
+pub fn execute<S: BuildHasher + Clone>(
+    switch: &mut Switch<S>,
+    host: &dyn ConsoleHost,
+    line: &str,
+) -> Reply {
+    match parse_line(line) {
+        Line::Empty => Reply {
+            data: None,
+            status: None,
+            action: Action::None,
+        },
+        Line::Unknown => Reply::status(Status::Errno(errno::ENOSYS)),
+        Line::Command { info, arg } => match info.handler {
+            Some(c) => run(c, switch, host, arg),
+            None => Reply::status(Status::Errno(errno::ENOSYS)),
+        },
+    }
+}
+
+fn run<S: BuildHasher + Clone>(
+    c: Cmd,
+    sw: &mut Switch<S>,
+    host: &dyn ConsoleHost,
+    arg: &str,
+) -> Reply {
+    let done =
+        |r: Result<(), u16>| Reply::status(r.map_or_else(Status::Errno, |()| Status::Success));
+    match c {
+        Cmd::Help => help(arg),
+        Cmd::Logout => Reply {
+            data: None,
+            status: None,
+            action: Action::Logout,
+        },
+        Cmd::Shutdown => Reply {
+            data: None,
+            status: None,
+            action: Action::Shutdown,
+        },
+        Cmd::Showinfo => showinfo(sw, host),
+        Cmd::DsShowinfo => {
+            let (dir, mode) = host.ctl_dir();
+            Reply::data(
+                format!("ctl dir {dir}\nstd mode 0{mode:03o}\n"),
+                Status::Success,
+            )
+        }
+        Cmd::PortShowinfo => {
+            let cfg = sw.config();
+            Reply::data(
+                format!(
+                    "Numports={}\nHUB={}\ncounters=true\n",
+                    cfg.numports, cfg.hub
+                ),
+                Status::Success,
+            )
+        }
+        Cmd::PortSetnumports => done(int_arg(arg).and_then(|n| {
+            let n = usize::try_from(n).map_err(|_| errno::EINVAL)?;
+            sw.set_numports(n).map_err(|e| e.errno())
+        })),
+        Cmd::PortSethub => done(bool_arg(arg).map(|hub| sw.set_hub(hub))),
+        Cmd::PortCreateauto => match sw.create_port_auto() {
+            Ok(id) => Reply::data(format!("Port {id:04}\n"), Status::Success),
+            Err(e) => Reply::status(Status::Errno(e.errno())),
+        },
+        Cmd::PortCreate => {
+            done(port_arg(arg).and_then(|p| sw.create_port(p).map_err(|e| e.errno())))
+        }
+        Cmd::PortRemove => {
+            done(port_arg(arg).and_then(|p| sw.remove_port(p).map_err(|e| e.errno())))
+        }
+        Cmd::PortAllocatable => done(two_args(arg).and_then(|(p, v)| {
+            let port = sw.port_mut(to_port(p)?).map_err(|e| e.errno())?;
+            port.allocatable = v != 0;
+            Ok(())
+        })),
+        Cmd::PortResetcounter => {
+            done(opt_port_arg(arg).and_then(|p| sw.reset_counters(p).map_err(|e| e.errno())))
+        }
+        Cmd::PortPrint => port_print(sw, host, arg, false),
+        Cmd::PortAllprint => port_print(sw, host, arg, true),
+        Cmd::PortStats => port_stats(sw, arg),
+    }
+}
+
+fn help(arg: &str) -> Reply {
+    let mut out = String::from(
+        "COMMAND PATH       SYNTAX          HELP\n------------       --------------  ------------\n",
+    );
+    for info in COMMANDS.iter().filter(|i| i.path.starts_with(arg)) {
+        let _ = writeln!(out, "{:<18} {:<15} {}", info.path, info.syntax, info.help);
+    }
+    Reply::data(out, Status::Success)
+}
+
+fn showinfo<S: BuildHasher + Clone>(sw: &Switch<S>, host: &dyn ConsoleHost) -> Reply {
+    let mut out = format!("{BANNER}\n");
+    let _ = writeln!(
+        out,
+        "pid {} MAC {} uptime {}",
+        host.pid(),
+        sw.config().mac,
+        host.uptime_secs()
+    );
+    if let Some((path, mode)) = host.mgmt_socket() {
+        let _ = writeln!(out, "mgmt {path} perm 0{mode:03o}");
+    }
+    Reply::data(out, Status::Success)
+}
+
+fn port_print<S: BuildHasher + Clone>(
+    sw: &Switch<S>,
+    host: &dyn ConsoleHost,
+    arg: &str,
+    all: bool,
+) -> Reply {
+    let mut out = String::new();
+    let wanted = match opt_port_arg(arg) {
+        Ok(w) => w,
+        Err(e) => return Reply::data(out, Status::Errno(e)),
+    };
+    let mut found = false;
+    for (id, port) in sw.ports() {
+        if wanted.is_some_and(|w| w != id) || !(all || port.is_active()) {
+            continue;
+        }
+        found = true;
+        write_port(&mut out, host, id, port);
+    }
+    if wanted.is_some() && !found {
+        return Reply::data(out, Status::Errno(errno::ENXIO));
+    }
+    Reply::data(out, Status::Success)
+}
+
+fn write_port(out: &mut String, host: &dyn ConsoleHost, id: PortId, port: &Port) {
+    let name_or_none =
+        |v: Option<u32>, f: &dyn Fn(u32) -> String| v.map_or_else(|| "NONE".to_string(), f);
+    let _ = writeln!(
+        out,
+        "Port {id:04} untagged_vlan={:04} {} - {}Unnamed Allocatable",
+        port.untagged_vlan,
+        if port.is_active() {
+            "ACTIVE"
+        } else {
+            "INACTIVE"
+        },
+        if port.allocatable { "" } else { "NOT " },
+    );
+    let _ = writeln!(
+        out,
+        " Current User: {} Access Control: (User: {} - Group: {})",
+        name_or_none(port.current_user, &|u| host.user_name(u)),
+        name_or_none(port.access_user, &|u| host.user_name(u)),
+        name_or_none(port.access_group, &|g| host.group_name(g)),
+    );
+    let c = &port.counters;
+    let _ = writeln!(
+        out,
+        " IN:  pkts {:>10}          bytes {:>20}",
+        c.in_frames, c.in_bytes
+    );
+    let _ = writeln!(
+        out,
+        " OUT: pkts {:>10}          bytes {:>20}",
+        c.out_frames, c.out_bytes
+    );
+    for ep in &port.endpoints {
+        let _ = writeln!(
+            out,
+            "  -- endpoint ID {:04} module {:<12}: {}",
+            ep.id, ep.module, ep.description
+        );
+    }
+}
+
+fn port_stats<S: BuildHasher + Clone>(sw: &Switch<S>, arg: &str) -> Reply {
+    let mut out = String::new();
+    let wanted = match opt_port_arg(arg) {
+        Ok(w) => w,
+        Err(e) => return Reply::data(out, Status::Errno(e)),
+    };
+    for (id, port) in sw.ports() {
+        if wanted.is_some_and(|w| w != id) || (wanted.is_none() && !port.is_active()) {
+            continue;
+        }
+        let c = &port.counters;
+        let _ = write!(
+            out,
+            "Port {id:04} in_frames={} in_bytes={} out_frames={} out_bytes={}",
+            c.in_frames, c.in_bytes, c.out_frames, c.out_bytes
+        );
+        for reason in DropReason::ALL {
+            let _ = write!(out, " drop_{}={}", reason.name(), c.drops(reason));
+        }
+        out.push('\n');
+    }
+    Reply::data(out, Status::Success)
+}
+
+/// Parse an integer as C's `%i`: decimal, `0x` hex or leading-0 octal.
+pub fn parse_c_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let value = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        i64::from_str_radix(digits.get(1..)?, 8).ok()?
+    } else {
+        digits.parse().ok()?
+    };
+    Some(if neg { -value } else { value })
+}
+
+fn int_arg(arg: &str) -> Result<i64, u16> {
+    arg.split_whitespace()
+        .next()
+        .and_then(parse_c_int)
+        .ok_or(errno::EINVAL)
+}
+
+fn bool_arg(arg: &str) -> Result<bool, u16> {
+    int_arg(arg).map(|v| v != 0)
+}
+
+fn to_port(n: i64) -> Result<PortId, u16> {
+    PortId::try_from(n).map_err(|_| errno::EINVAL)
+}
+
+fn port_arg(arg: &str) -> Result<PortId, u16> {
+    int_arg(arg).and_then(to_port)
+}
+
+fn opt_port_arg(arg: &str) -> Result<Option<PortId>, u16> {
+    if arg.trim().is_empty() {
+        Ok(None)
+    } else {
+        port_arg(arg).map(Some)
+    }
+}
+
+fn two_args(arg: &str) -> Result<(i64, i64), u16> {
+    let mut it = arg.split_whitespace().map(parse_c_int);
+    match (it.next(), it.next()) {
+        (Some(Some(a)), Some(Some(b))) => Ok((a, b)),
+        _ => Err(errno::EINVAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::BuildHasherDefault;
+
+    type H = BuildHasherDefault<DefaultHasher>;
+
+    struct Host;
+    impl ConsoleHost for Host {
+        fn pid(&self) -> u32 {
+            4967
+        }
+        fn uptime_secs(&self) -> u64 {
+            83
+        }
+        fn mgmt_socket(&self) -> Option<(String, u32)> {
+            Some(("/tmp/specA_x/mgmt1".into(), 0o600))
+        }
+        fn ctl_dir(&self) -> (String, u32) {
+            ("/tmp/sw".into(), 0o600)
+        }
+        fn user_name(&self, uid: u32) -> String {
+            if uid == 0 {
+                "root".into()
+            } else {
+                uid.to_string()
+            }
+        }
+        fn group_name(&self, gid: u32) -> String {
+            gid.to_string()
+        }
+    }
+
+    fn switch() -> Switch<H> {
+        let mut sw = Switch::new(
+            SwitchConfig {
+                mac: "00:ff:e2:2d:37:70".parse().unwrap(),
+                ..SwitchConfig::default()
+            },
+            H::default(),
+        );
+        sw.attach(AttachRequest {
+            port: PortRequest::Any,
+            endpoint: Endpoint {
+                id: 3,
+                module: "unix prog",
+                description: "plug1descr user=root pid=5410".into(),
+                user: 0,
+            },
+            groups: vec![],
+        })
+        .unwrap();
+        sw
+    }
+
+    fn run(sw: &mut Switch<H>, line: &str) -> String {
+        execute(sw, &Host, line).render()
+    }
+
+    #[test]
+    fn prefix_lookup_and_blank_lines() {
+        assert!(
+            matches!(parse_line("  port/printfoo"), Line::Command { info, arg: "foo" } if info.path == "port/print")
+        );
+        assert!(
+            matches!(parse_line("\thelpxyz\n"), Line::Command { info, arg: "xyz" } if info.path == "help")
+        );
+        assert_eq!(parse_line("   "), Line::Empty);
+        assert_eq!(parse_line("# comment"), Line::Empty);
+        assert_eq!(parse_line("nosuchcmd"), Line::Unknown);
+        assert_eq!(
+            parse_line("port"),
+            Line::Unknown,
+            "menu rows have no handler"
+        );
+    }
+
+    #[test]
+    fn replies_are_byte_exact() {
+        let mut sw = switch();
+        assert_eq!(
+            run(&mut sw, "nosuchcmd"),
+            "1038 Function not implemented\n\nvde$ "
+        );
+        assert_eq!(run(&mut sw, ""), "\nvde$ ");
+        assert_eq!(
+            run(&mut sw, "port/showinfo"),
+            "0000 DATA END WITH '.'\nNumports=32\nHUB=false\ncounters=true\n.\n1000 Success\n\nvde$ "
+        );
+        assert_eq!(run(&mut sw, "logout"), "9999 END OF SESSION");
+        assert_eq!(execute(&mut sw, &Host, "shutdown").action, Action::Shutdown);
+    }
+
+    #[test]
+    fn port_print_matches_vde_switch() {
+        let mut sw = switch();
+        let want = "0000 DATA END WITH '.'\n\
+Port 0001 untagged_vlan=0000 ACTIVE - Unnamed Allocatable\n \
+Current User: root Access Control: (User: NONE - Group: NONE)\n \
+IN:  pkts          0          bytes                    0\n \
+OUT: pkts          0          bytes                    0\n  \
+-- endpoint ID 0003 module unix prog   : plug1descr user=root pid=5410\n\
+.\n1000 Success\n\nvde$ ";
+        assert_eq!(run(&mut sw, "port/print"), want);
+        assert_eq!(
+            run(&mut sw, "port/print 9"),
+            "0000 DATA END WITH '.'\n.\n1006 No such device or address\n\nvde$ "
+        );
+    }
+
+    #[test]
+    fn port_commands_and_errnos() {
+        let mut sw = switch();
+        assert_eq!(
+            run(&mut sw, "port/create 99"),
+            "1022 Invalid argument\n\nvde$ "
+        );
+        assert_eq!(run(&mut sw, "port/create 7"), "1000 Success\n\nvde$ ");
+        assert_eq!(run(&mut sw, "port/create 7"), "1017 File exists\n\nvde$ ");
+        assert!(run(&mut sw, "port/allprint 7")
+            .contains("Port 0007 untagged_vlan=0000 INACTIVE - NOT Unnamed Allocatable"));
+        assert_eq!(
+            run(&mut sw, "port/remove 1"),
+            "1098 Address already in use\n\nvde$ "
+        );
+        assert_eq!(
+            run(&mut sw, "port/setnumports 3"),
+            "1098 Address already in use\n\nvde$ "
+        );
+        assert!(run(&mut sw, "port/createauto")
+            .starts_with("0000 DATA END WITH '.'\nPort 0002\n.\n1000 Success"));
+        assert_eq!(run(&mut sw, "port/sethub 1"), "1000 Success\n\nvde$ ");
+        assert!(sw.config().hub);
+        assert_eq!(
+            run(&mut sw, "port/sethub"),
+            "1022 Invalid argument\n\nvde$ "
+        );
+    }
+
+    #[test]
+    fn showinfo_and_help() {
+        let mut sw = switch();
+        let s = run(&mut sw, "showinfo");
+        assert!(
+            s.starts_with("0000 DATA END WITH '.'\nVDE switch V.2.3.2\n(C) Virtual Square Team")
+        );
+        assert!(s.contains("\npid 4967 MAC 00:ff:e2:2d:37:70 uptime 83\nmgmt /tmp/specA_x/mgmt1 perm 0600\n.\n1000 Success"));
+        let h = run(&mut sw, "help port/print");
+        assert!(h.contains("port/print         [N]             print the port/endpoint table\n"));
+        assert!(!h.contains("showinfo"));
+    }
+
+    #[test]
+    fn port_stats_shows_drops() {
+        let mut sw = switch();
+        let mut out = Vec::new();
+        sw.decide(crate::time::Instant::ZERO, 1, &[0u8; 5], &mut out);
+        assert!(run(&mut sw, "port/stats").contains(
+            "Port 0001 in_frames=0 in_bytes=0 out_frames=0 out_bytes=0 drop_runt=1 drop_oversize=0"
+        ));
+    }
+
+    #[test]
+    fn c_integers() {
+        assert_eq!(parse_c_int("0x10"), Some(16));
+        assert_eq!(parse_c_int("010"), Some(8));
+        assert_eq!(parse_c_int("0"), Some(0));
+        assert_eq!(parse_c_int("-3"), Some(-3));
+        assert_eq!(parse_c_int("x"), None);
+    }
+}
