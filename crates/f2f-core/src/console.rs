@@ -321,6 +321,11 @@ pub fn parse_line(line: &str) -> Line<'_> {
     Line::Unknown
 }
 
+/// The reply to a line that cannot be a command (e.g. far too long).
+pub fn execute_invalid() -> Reply {
+    Reply::status(Status::Errno(errno::EINVAL))
+}
+
 /// Run one console line against the switch.
 pub fn execute<S: BuildHasher + Clone>(
     switch: &mut Switch<S>,

@@ -1,5 +1,69 @@
-//! The `f2f-overlay` binary.
+//! The `f2f-overlay` binary: a drop-in vde_switch and friend-to-friend
+//! Ethernet overlay. Invoked as `vde_switch` (through a symlink) it behaves as
+//! `f2f-overlay switch`.
 
-fn main() {
-    println!("f2f-overlay: under construction");
+mod cli;
+mod clock;
+mod datapath;
+mod logging;
+mod mgmt;
+mod ports;
+mod switchd;
+mod sys;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, SwitchArgs, VdeSwitchCli};
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let result = if invoked_as == "vde_switch" {
+        run_switch(VdeSwitchCli::parse_from(args).args, false)
+    } else {
+        match Cli::parse_from(args).command {
+            Some(Command::Switch(a)) => run_switch(*a, false),
+            None => {
+                let defaults = Cli::parse_from(["f2f-overlay", "switch"]);
+                match defaults.command {
+                    Some(Command::Switch(a)) => run_switch(*a, true),
+                    None => Ok(()),
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("f2f-overlay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_switch(args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
+    let level = args.common.log_level.clone();
+    if !args.daemon {
+        logging::init(level.as_deref(), false);
+    }
+    let prepared = switchd::prepare(&args)?;
+    if announce {
+        println!(
+            "f2f-overlay: switch running on {dir}; attach qemu with -netdev vde,id=n0,sock={dir} -device virtio-net-pci,netdev=n0 (Ctrl-C stops it)",
+            dir = prepared.dir().display()
+        );
+    }
+    switchd::run(prepared, |daemon| {
+        if daemon {
+            logging::init(level.as_deref(), true);
+        }
+    })
 }

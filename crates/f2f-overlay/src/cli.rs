@@ -1,0 +1,185 @@
+//! The command line (spec/cli.md), parsed with clap.
+//!
+//! `f2f-overlay switch` takes every flag of vde_switch 2.3.2 with its meaning
+//! there, so the binary can stand in for `vde_switch` through a symlink.
+//! Flags whose feature has not landed yet are parsed and refused with a clear
+//! "not supported yet" error instead of being silently ignored.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use f2f_core::mac::MacAddr;
+
+/// A drop-in vde_switch and friend-to-friend Ethernet overlay.
+#[derive(Debug, Parser)]
+#[command(name = "f2f-overlay", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to run; with none, a switch on the default control directory.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a switch (also what `vde_switch` runs when it is a symlink to us).
+    Switch(Box<SwitchArgs>),
+}
+
+/// Options every subcommand has.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides.
+    #[arg(long, value_name = "LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// State directory (default /var/lib/f2f-overlay as root, else
+    /// $XDG_STATE_HOME/f2f-overlay).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `f2f-overlay switch`: vde_switch's flags, plus ours.
+#[derive(Debug, Clone, Args)]
+#[command(disable_version_flag = true)]
+pub struct SwitchArgs {
+    /// Control directory (vde_switch's -s/--sock/--vdesock/--unix).
+    #[arg(short = 's', long = "sock", visible_aliases = ["vdesock", "unix"], value_name = "DIR")]
+    pub sock: Option<PathBuf>,
+    /// Management socket (default: DIR/mgmt).
+    #[arg(short = 'M', long = "mgmt", value_name = "PATH")]
+    pub mgmt: Option<PathBuf>,
+    /// Management socket mode, octal (default 0600).
+    #[arg(long = "mgmtmode", value_name = "MODE", value_parser = parse_octal)]
+    pub mgmt_mode: Option<u32>,
+    /// Management socket group.
+    #[arg(long = "mgmtgroup", value_name = "GROUP")]
+    pub mgmt_group: Option<String>,
+    /// Number of ports (default 32).
+    #[arg(short = 'n', long = "numports", value_name = "N", value_parser = parse_c_usize)]
+    pub numports: Option<usize>,
+    /// Act as a hub: every frame to every other port.
+    #[arg(short = 'x', long = "hub")]
+    pub hub: bool,
+    /// Fast spanning tree (not supported yet).
+    #[arg(short = 'F', long = "fstp")]
+    pub fstp: bool,
+    /// Daemonize once the sockets exist; logs go to syslog.
+    #[arg(short = 'd', long = "daemon")]
+    pub daemon: bool,
+    /// Write the pid to this file (refused if it exists).
+    #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Mode of the control socket, octal (default 0600).
+    #[arg(short = 'm', long = "mode", visible_alias = "mod", value_name = "MODE", value_parser = parse_octal)]
+    pub mode: Option<u32>,
+    /// Mode of the control directory, octal (default 02700).
+    #[arg(long = "dirmode", value_name = "MODE", value_parser = parse_octal)]
+    pub dirmode: Option<u32>,
+    /// Group owning the control directory and sockets.
+    #[arg(short = 'g', long = "group", value_name = "GROUP")]
+    pub group: Option<String>,
+    /// The switch's MAC address (default random 00:ff:xx:xx:xx:xx).
+    #[arg(long = "macaddr", value_name = "MAC")]
+    pub macaddr: Option<MacAddr>,
+    /// Spanning-tree priority (not supported yet).
+    #[arg(long = "priority", value_name = "N", value_parser = parse_c_usize)]
+    pub priority: Option<usize>,
+    /// Hash table size: a sizing hint only, as in vde_switch.
+    #[arg(long = "hashsize", value_name = "N", value_parser = parse_c_usize)]
+    pub hashsize: Option<usize>,
+    /// Commands to run at start (not supported yet).
+    #[arg(short = 'f', long = "rcfile", value_name = "FILE")]
+    pub rcfile: Option<PathBuf>,
+    /// Attach a Linux tap interface as a port (not supported yet).
+    #[arg(short = 't', long = "tap", value_name = "TAP")]
+    pub tap: Vec<String>,
+    /// Number of debug clients (accepted; debug output is not supported yet).
+    #[arg(short = 'D', long = "debugclients", value_name = "N")]
+    pub debugclients: Option<String>,
+    /// Capacity of the MAC table; the oldest entry is evicted when full.
+    #[arg(long = "max-macs", value_name = "N", default_value_t = f2f_core::fdb::DEFAULT_CAPACITY)]
+    pub max_macs: usize,
+    /// Largest frame forwarded, up to 65535; larger ones are dropped and counted.
+    #[arg(long = "max-frame", value_name = "BYTES", default_value_t = f2f_core::switch::DEFAULT_MAX_FRAME,
+          value_parser = clap::value_parser!(u32).range(14..=65535).map(|v| v as usize))]
+    pub max_frame: usize,
+    /// Print the version and exit (vde_switch's -v).
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The switch flags as a standalone command, for the `vde_switch` name.
+#[derive(Debug, Parser)]
+#[command(name = "vde_switch", version, about = "Runs a VDE switch (f2f-overlay).", disable_version_flag = true)]
+pub struct VdeSwitchCli {
+    /// The switch options.
+    #[command(flatten)]
+    pub args: SwitchArgs,
+}
+
+/// Parse an octal mode such as `0660` or `660`.
+pub fn parse_octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode like 0660"))
+}
+
+/// Parse a non-negative integer as C's `%i` (decimal, 0x hex, 0 octal).
+pub fn parse_c_usize(s: &str) -> Result<usize, String> {
+    f2f_core::console::parse_c_int(s)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is not a non-negative number"))
+}
+
+impl SwitchArgs {
+    /// Refuse flags whose feature has not landed, naming them.
+    pub fn refuse_unsupported(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if self.fstp {
+            bad.push("-F/--fstp (spanning tree)");
+        }
+        if self.priority.is_some() {
+            bad.push("--priority (spanning tree)");
+        }
+        if self.rcfile.is_some() {
+            bad.push("-f/--rcfile");
+        }
+        if !self.tap.is_empty() {
+            bad.push("-t/--tap");
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not supported yet: {}", bad.join(", ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+        VdeSwitchCli::command().debug_assert();
+    }
+
+    #[test]
+    fn vde_switch_spellings() {
+        let c = VdeSwitchCli::try_parse_from(["vde_switch", "--unix", "/tmp/x", "-m", "0660", "--mod", "0666", "-n", "0x10", "-x"]);
+        let a = c.unwrap().args;
+        assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/x"));
+        assert_eq!(a.mode, Some(0o666));
+        assert_eq!(a.numports, Some(16));
+        assert!(a.hub);
+        assert!(VdeSwitchCli::try_parse_from(["vde_switch", "--vdesock", "/x", "-F"]).unwrap().args.refuse_unsupported().is_err());
+        let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
+        assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+}

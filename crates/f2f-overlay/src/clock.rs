@@ -1,0 +1,30 @@
+//! The shell's clock: converts the OS monotonic clock into the core's
+//! [`f2f_core::time::Instant`], counted from the start of the process.
+
+use f2f_core::time::Instant;
+
+/// A monotonic clock whose origin is its creation.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The current instant for the core.
+    pub fn now(&self) -> Instant {
+        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Instant::from_micros(micros)
+    }
+
+    /// Whole seconds since the start.
+    pub fn uptime_secs(&self) -> u64 {
+        self.origin.elapsed().as_secs()
+    }
+}

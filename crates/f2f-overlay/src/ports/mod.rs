@@ -1,0 +1,5 @@
+//! Port adapters: one module per kind of port. Each turns its transport into
+//! frames for [`crate::datapath::Datapath::forward`] and registers a sink for
+//! the frames the switch sends back.
+
+pub mod vde;

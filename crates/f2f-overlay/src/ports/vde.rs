@@ -1,0 +1,329 @@
+//! VDE ports: the control socket `DIR/ctl`, the v3 handshake, and one
+//! datagram socket per endpoint (spec/vde-protocol.md §2–§4).
+//!
+//! Each accepted control connection becomes one task that reads the request,
+//! attaches the endpoint in the core, creates and announces its data socket
+//! `DIR/NNN.F`, then forwards the endpoint's datagrams until its control
+//! stream closes (the only liveness signal of the protocol, §3.4).
+//!
+//! Differences from vde_switch, on purpose: a request that is refused (port
+//! busy, number too high, access denied) gets its connection closed with a log
+//! line instead of hanging the client forever (§2.5); a request that never
+//! completes is dropped after [`HANDSHAKE_TIMEOUT`]; oversize datagrams are
+//! dropped and counted instead of truncated.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest};
+use f2f_core::wire::vde::{self, Reply, Request, RequestError, RequestKind};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+use nix::unistd::AccessFlags;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixDatagram, UnixListener, UnixStream};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use crate::datapath::{Datapath, Scratch, Sink};
+use crate::sys;
+
+/// How long a client may take to send its request.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Receive buffer: one byte more than the largest frame we could accept, so a
+/// longer datagram shows up as oversize instead of being silently truncated.
+const RECV_BUF: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
+/// Datagrams handled before a receive loop yields to other tasks.
+const BATCH: usize = 256;
+
+/// Ownership and modes applied to the sockets this module creates.
+#[derive(Clone, Debug)]
+pub struct SocketPolicy {
+    /// The control directory.
+    pub dir: PathBuf,
+    /// Mode of the control socket (and the base for data sockets).
+    pub mode: u32,
+    /// Group of every socket, if `-g` was given.
+    pub group: Option<u32>,
+}
+
+/// A live endpoint, as the console and shutdown see it.
+#[derive(Debug)]
+struct LiveEndpoint {
+    port: PortId,
+    path: PathBuf,
+    close: Arc<Notify>,
+}
+
+/// The VDE control socket server.
+#[derive(Debug)]
+pub struct VdeServer {
+    datapath: Arc<Datapath>,
+    policy: SocketPolicy,
+    live: Mutex<HashMap<u32, LiveEndpoint>>,
+}
+
+/// Why a control connection was closed before its endpoint attached.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("closed before request")]
+    ClosedEarly,
+    #[error("truncated request: {got} of {needed} bytes, then the client closed")]
+    Truncated { got: usize, needed: usize },
+    #[error("request timed out after {got} bytes (truncated request)")]
+    Timeout { got: usize },
+    #[error("{kind}: {source}")]
+    Bad { kind: &'static str, source: RequestError },
+    #[error("client socket {path:?} is not readable and writable by the switch: {source}")]
+    Access { path: PathBuf, source: nix::Error },
+    #[error("{0}")]
+    Attach(f2f_core::switch::AttachError),
+    #[error("cannot create data socket {path:?}: {source}")]
+    DataSocket { path: PathBuf, source: io::Error },
+    #[error("control connection: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl VdeServer {
+    /// A server for the control directory in `policy`.
+    pub fn new(datapath: Arc<Datapath>, policy: SocketPolicy) -> Arc<VdeServer> {
+        Arc::new(VdeServer {
+            datapath,
+            policy,
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Accept control connections forever.
+    pub async fn serve(self: Arc<Self>, listener: UnixListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let me = Arc::clone(&self);
+                    tokio::spawn(async move { me.run_endpoint(stream).await });
+                }
+                Err(err) => {
+                    warn!(%err, "accept on control socket failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Close endpoint `id` of `port` (`port/epclose`); false if unknown.
+    pub fn close_endpoint(&self, port: PortId, id: u32) -> bool {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        match live.get(&id) {
+            Some(ep) if ep.port == port => {
+                ep.close.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Paths of every live data socket (for cleanup at exit).
+    pub fn data_socket_paths(&self) -> Vec<PathBuf> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.values().map(|e| e.path.clone()).collect()
+    }
+
+    async fn run_endpoint(self: Arc<Self>, mut ctl: UnixStream) {
+        let id = u32::try_from(ctl.as_raw_fd()).unwrap_or(0);
+        let request = match read_request(&mut ctl).await {
+            Ok(r) => r,
+            Err(err) => {
+                warn!(endpoint = id, "VDE control connection refused: {err}");
+                return;
+            }
+        };
+        let (port, data, path) = match self.attach(id, &request).await {
+            Ok(x) => x,
+            Err(err) => {
+                warn!(endpoint = id, "VDE control connection refused: {err}");
+                return;
+            }
+        };
+        let reply = match Reply::new(path.as_os_str().as_bytes().to_vec()) {
+            Ok(r) => r.emit(),
+            Err(err) => {
+                warn!(endpoint = id, "data socket path too long: {err}");
+                self.detach(port, id, &path);
+                return;
+            }
+        };
+        if let Err(err) = ctl.write_all(&reply).await {
+            warn!(endpoint = id, port, %err, "client left during the handshake");
+            self.detach(port, id, &path);
+            return;
+        }
+        info!(port, endpoint = id, descr = %request.description, "endpoint attached");
+        let close = Arc::new(Notify::new());
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            id,
+            LiveEndpoint { port, path: path.clone(), close: Arc::clone(&close) },
+        );
+        self.datapath.add_sink(port, Sink { endpoint: id, socket: Arc::clone(&data) });
+        self.pump(port, id, ctl, &data, &close).await;
+        self.datapath.remove_sink(port, id);
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        self.detach(port, id, &path);
+        info!(port, endpoint = id, "endpoint detached");
+    }
+
+    /// Forward the endpoint's datagrams until its control stream closes.
+    async fn pump(&self, port: PortId, id: u32, mut ctl: UnixStream, data: &UnixDatagram, close: &Notify) {
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut scratch = Scratch::default();
+        let mut ctl_buf = [0u8; 256];
+        loop {
+            tokio::select! {
+                r = ctl.read(&mut ctl_buf) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {} // nothing more is expected on the control stream
+                },
+                () = close.notified() => {
+                    info!(port, endpoint = id, "endpoint closed by the console");
+                    return;
+                }
+                r = data.readable() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    for _ in 0..BATCH {
+                        match data.try_recv(&mut buf) {
+                            Ok(n) => {
+                                let frame = buf.get(..n).unwrap_or(&[]);
+                                self.datapath.forward(port, frame, &mut scratch);
+                            }
+                            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(err) => {
+                                debug!(port, endpoint = id, %err, "receive error on data socket");
+                                break;
+                            }
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Attach in the core and create the endpoint's data socket.
+    async fn attach(&self, id: u32, req: &Request) -> Result<(PortId, Arc<UnixDatagram>, PathBuf), HandshakeError> {
+        let client = PathBuf::from(OsStr::from_bytes(&req.sock_path));
+        nix::unistd::access(&client, AccessFlags::R_OK | AccessFlags::W_OK)
+            .map_err(|source| HandshakeError::Access { path: client.clone(), source })?;
+        let user = std::fs::metadata(&client).map(|m| m.uid()).unwrap_or(0);
+        let groups = if user == 0 { Vec::new() } else { sys::groups_of(user) };
+        let port = match (req.kind, req.port) {
+            (RequestKind::NewPort0, _) => PortRequest::Zero,
+            (RequestKind::NewControl, 0) => PortRequest::Any,
+            (RequestKind::NewControl, n) => PortRequest::Number(n),
+        };
+        let endpoint = Endpoint { id, module: "unix prog", description: req.description.clone(), user };
+        let port = self
+            .datapath
+            .lock()
+            .attach(AttachRequest { port, endpoint, groups })
+            .map_err(HandshakeError::Attach)?;
+        match self.data_socket(port, &client, user) {
+            Ok((sock, path)) => Ok((port, Arc::new(sock), path)),
+            Err(err) => {
+                self.datapath.lock().detach(port, id);
+                Err(err)
+            }
+        }
+    }
+
+    /// Create `DIR/NNN.F`, connected to the client, with vde_switch's modes.
+    fn data_socket(&self, port: PortId, client: &Path, user: u32) -> Result<(UnixDatagram, PathBuf), HandshakeError> {
+        let err = |path: &Path, source: io::Error| HandshakeError::DataSocket { path: path.to_path_buf(), source };
+        let fd: OwnedFd = socket::socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
+            .map_err(|e| err(&self.policy.dir, e.into()))?;
+        let path = self.policy.dir.join(format!("{:03}.{}", port, fd.as_raw_fd()));
+        let _ = std::fs::remove_file(&path);
+        let addr = UnixAddr::new(&path).map_err(|e| err(&path, e.into()))?;
+        socket::bind(fd.as_raw_fd(), &addr).map_err(|e| err(&path, e.into()))?;
+        let peer = UnixAddr::new(client).map_err(|e| err(client, e.into()))?;
+        if let Err(e) = socket::connect(fd.as_raw_fd(), &peer) {
+            let _ = std::fs::remove_file(&path);
+            return Err(err(client, e.into()));
+        }
+        // vde_switch: as root the socket belongs to the client's user with the
+        // owner bits of the mode; otherwise the mode as given (§4.3).
+        let (mode, owner) = if sys::is_root() { (self.policy.mode & 0o700, Some(user)) } else { (self.policy.mode, None) };
+        let applied = sys::chmod(&path, mode).and_then(|()| sys::chown(&path, owner, self.policy.group));
+        if let Err(e) = applied {
+            let _ = std::fs::remove_file(&path);
+            return Err(err(&path, e));
+        }
+        let std_sock = std::os::unix::net::UnixDatagram::from(fd);
+        match UnixDatagram::from_std(std_sock) {
+            Ok(sock) => Ok((sock, path)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(err(&path, e))
+            }
+        }
+    }
+
+    fn detach(&self, port: PortId, id: u32, path: &Path) {
+        self.datapath.lock().detach(port, id);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Read one v3 request, failing fast on a bad magic or version and closing on
+/// silence (vde_switch would wait forever).
+async fn read_request(ctl: &mut UnixStream) -> Result<Request, HandshakeError> {
+    let mut buf = vec![0u8; vde::MAX_REQUEST_LEN];
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let space = buf.get_mut(got..).unwrap_or(&mut []);
+        if space.is_empty() {
+            break;
+        }
+        let n = match tokio::time::timeout_at(deadline, ctl.read(space)).await {
+            Err(_) => return Err(HandshakeError::Timeout { got }),
+            Ok(r) => r?,
+        };
+        if n == 0 {
+            return Err(if got == 0 {
+                HandshakeError::ClosedEarly
+            } else {
+                HandshakeError::Truncated { got, needed: vde::REQUEST_HEADER_LEN }
+            });
+        }
+        got += n;
+        let have = buf.get(..got).unwrap_or(&[]);
+        // Check what has arrived so far: a wrong magic or version fails now.
+        match Request::parse(have) {
+            Ok(req) => return Ok(req),
+            Err(RequestError::Truncated { .. }) => continue,
+            Err(source) => return Err(HandshakeError::Bad { kind: error_kind(&source), source }),
+        }
+    }
+    let have = buf.get(..got).unwrap_or(&[]);
+    Request::parse(have).map_err(|source| HandshakeError::Bad { kind: error_kind(&source), source })
+}
+
+/// A fixed phrase per refusal, for logs that scripts and tests can match.
+fn error_kind(err: &RequestError) -> &'static str {
+    match err {
+        RequestError::Truncated { .. } => "truncated request",
+        RequestError::BadMagic { .. } => "bad magic",
+        RequestError::UnsupportedVersion { .. } => "unsupported version",
+        RequestError::BadKind { .. } => "bad request type",
+        RequestError::BadFamily { .. } => "bad socket address family",
+        RequestError::EmptyPath => "empty client socket path",
+        RequestError::TooLong { .. } => "request too long",
+    }
+}

@@ -1,0 +1,280 @@
+//! `f2f-overlay switch`: set up the control directory and sockets the way
+//! vde_switch does (spec/vde-protocol.md §1), optionally daemonize, then run
+//! the ports, the console and the timers until shutdown, and clean up.
+
+use std::collections::hash_map::RandomState;
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use f2f_core::fdb::FdbConfig;
+use f2f_core::mac::MacAddr;
+use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_NUMPORTS};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::cli::SwitchArgs;
+use crate::clock::Clock;
+use crate::datapath::Datapath;
+use crate::mgmt::Console;
+use crate::ports::vde::{SocketPolicy, VdeServer};
+use crate::sys;
+
+/// vde_switch's default control directory for root.
+pub const ROOT_CTL_DIR: &str = "/var/run/vde.ctl";
+/// vde_switch's default control directory for other users.
+pub const USER_CTL_DIR: &str = "/tmp/vde.ctl";
+/// Default mode of the control socket.
+const DEFAULT_CTL_MODE: u32 = 0o600;
+/// Default mode of the control directory (setgid, owner only).
+const DEFAULT_DIR_MODE: u32 = 0o2700;
+/// Default mode of the management socket.
+const DEFAULT_MGMT_MODE: u32 = 0o600;
+
+/// A socket we bound, remembered so that we only ever remove our own.
+#[derive(Debug)]
+struct BoundSocket {
+    path: PathBuf,
+    inode: u64,
+}
+
+impl BoundSocket {
+    fn remove(&self) {
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Everything set up before the process may daemonize.
+#[derive(Debug)]
+pub struct Prepared {
+    dir: PathBuf,
+    ctl: (StdUnixListener, BoundSocket),
+    mgmt: (StdUnixListener, BoundSocket),
+    ctl_mode: u32,
+    mgmt_mode: u32,
+    group: Option<u32>,
+    config: SwitchConfig,
+    pidfile: Option<PathBuf>,
+    daemon: bool,
+}
+
+impl Prepared {
+    /// Whether the switch will daemonize.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The control directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The control directory used when `-s` is not given.
+pub fn default_ctl_dir() -> PathBuf {
+    PathBuf::from(if sys::is_root() { ROOT_CTL_DIR } else { USER_CTL_DIR })
+}
+
+/// Create the directory and bind the control and management sockets.
+pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
+    args.refuse_unsupported().map_err(anyhow::Error::msg)?;
+    let dir = absolute(args.sock.clone().unwrap_or_else(default_ctl_dir))?;
+    let (ctl_mode, dir_mode) = modes(args.mode, args.dirmode);
+    let group = args.group.as_deref().map(sys::resolve_group).transpose().map_err(anyhow::Error::msg)?;
+    let mgmt_group = args.mgmt_group.as_deref().map(sys::resolve_group).transpose().map_err(anyhow::Error::msg)?;
+
+    if !dir.is_dir() {
+        std::fs::create_dir(&dir).with_context(|| format!("cannot create control directory {}", dir.display()))?;
+    }
+    sys::chmod(&dir, dir_mode).with_context(|| format!("cannot set mode of {}", dir.display()))?;
+    if group.is_some() {
+        sys::chown(&dir, None, group).with_context(|| format!("cannot set group of {}", dir.display()))?;
+    }
+    let ctl = bind_listener(&dir.join("ctl"), ctl_mode, group)?;
+    let mgmt_path = absolute(args.mgmt.clone().unwrap_or_else(|| dir.join("mgmt")))?;
+    let mgmt_mode = args.mgmt_mode.unwrap_or(DEFAULT_MGMT_MODE);
+    let mgmt = bind_listener(&mgmt_path, mgmt_mode, mgmt_group)?;
+
+    let numports = args.numports.unwrap_or(DEFAULT_NUMPORTS);
+    if numports == 0 || numports > usize::from(u16::MAX) {
+        bail!("-n/--numports {numports}: must be between 1 and 65535");
+    }
+    let config = SwitchConfig {
+        numports,
+        hub: args.hub,
+        max_frame: args.max_frame,
+        fdb: FdbConfig { capacity: args.max_macs, ..FdbConfig::default() },
+        mac: args.macaddr.unwrap_or_else(random_switch_mac),
+    };
+    let pidfile = args.pidfile.clone().map(absolute).transpose()?;
+    Ok(Prepared { dir, ctl, mgmt, ctl_mode, mgmt_mode, group, config, pidfile, daemon: args.daemon })
+}
+
+/// Daemonize if asked, write the pid file, and run until shutdown.
+pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
+    if prepared.daemon {
+        nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    }
+    init_logging(prepared.daemon);
+    if let Some(path) = &prepared.pidfile {
+        write_pidfile(path)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let result = runtime.block_on(serve(&prepared));
+    prepared.ctl.1.remove();
+    prepared.mgmt.1.remove();
+    let _ = std::fs::remove_dir(&prepared.dir);
+    if let Some(path) = &prepared.pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+async fn serve(p: &Prepared) -> Result<()> {
+    let clock = Clock::start();
+    let datapath = Arc::new(Datapath::new(Switch::new(p.config.clone(), RandomState::new()), clock));
+    let shutdown = Arc::new(Notify::new());
+
+    let vde = VdeServer::new(
+        Arc::clone(&datapath),
+        SocketPolicy { dir: p.dir.clone(), mode: p.ctl_mode, group: p.group },
+    );
+    tokio::spawn(Arc::clone(&vde).serve(tokio_listener(&p.ctl.0)?));
+    let console = Console::new(
+        Arc::clone(&datapath),
+        Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
+        (p.dir.clone(), p.ctl_mode),
+        Arc::clone(&shutdown),
+    );
+    tokio::spawn(Arc::clone(&console).serve(tokio_listener(&p.mgmt.0)?));
+    if !p.daemon && std::io::stdin().is_terminal() {
+        tokio::spawn(Arc::clone(&console).stdin_console());
+    }
+    let timers = Arc::clone(&datapath);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = timers.now();
+            timers.lock().handle_timeout(now);
+        }
+    });
+
+    info!(
+        dir = %p.dir.display(),
+        mgmt = %p.mgmt.1.path.display(),
+        mac = %p.config.mac,
+        numports = p.config.numports,
+        "switch ready; attach qemu with: -netdev vde,id=n0,sock={} -device virtio-net-pci,netdev=n0",
+        p.dir.display()
+    );
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::select! {
+        () = shutdown.notified() => info!("shutdown requested on the console"),
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+        _ = hup.recv() => info!("SIGHUP: shutting down"),
+    }
+    for path in vde.data_socket_paths() {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+fn tokio_listener(listener: &StdUnixListener) -> Result<UnixListener> {
+    let l = listener.try_clone().context("cannot clone listener")?;
+    l.set_nonblocking(true).context("cannot make listener non-blocking")?;
+    UnixListener::from_std(l).context("cannot register listener")
+}
+
+/// vde_switch's mode rules (datasock.c `init`): `-m` alone also sets the
+/// directory mode (setgid plus x wherever r or w is given); `--dirmode` alone
+/// also sets the socket mode (its rw bits).
+fn modes(mode: Option<u32>, dirmode: Option<u32>) -> (u32, u32) {
+    match (mode, dirmode) {
+        (None, None) => (DEFAULT_CTL_MODE, DEFAULT_DIR_MODE),
+        (Some(m), None) => {
+            let mut d = 0o2000 | (m & 0o666);
+            for shift in [6, 3, 0] {
+                if (m >> shift) & 0o6 != 0 {
+                    d |= 0o1 << shift;
+                }
+            }
+            (m, d)
+        }
+        (None, Some(d)) => (d & 0o666, d),
+        (Some(m), Some(d)) => (m, d),
+    }
+}
+
+/// Bind a listening stream socket at `path`, replacing a stale one; refuse
+/// when another process still answers there.
+fn bind_listener(path: &Path, mode: u32, group: Option<u32>) -> Result<(StdUnixListener, BoundSocket)> {
+    if path.exists() {
+        if StdUnixStream::connect(path).is_ok() {
+            bail!("Could not bind to socket {}: another switch is running there", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        warn!(path = %path.display(), "removed a stale socket");
+    }
+    let listener = StdUnixListener::bind(path).with_context(|| format!("Could not bind to socket {}", path.display()))?;
+    sys::chmod(path, mode).with_context(|| format!("cannot set mode of {}", path.display()))?;
+    if group.is_some() {
+        sys::chown(path, None, group).with_context(|| format!("cannot set group of {}", path.display()))?;
+    }
+    let inode = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+    Ok((listener, BoundSocket { path: path.to_path_buf(), inode }))
+}
+
+fn write_pidfile(path: &Path) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("Error in pidfile creation: {}", path.display()))?;
+    writeln!(f, "{}", std::process::id()).with_context(|| format!("cannot write pidfile {}", path.display()))
+}
+
+fn absolute(path: PathBuf) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(cwd.join(path))
+}
+
+/// vde_switch's default: a random address in 00:ff:xx:xx:xx:xx.
+fn random_switch_mac() -> MacAddr {
+    let r: [u8; 4] = rand::random();
+    MacAddr([0x00, 0xff, r[0], r[1], r[2], r[3]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_rules_match_vde_switch() {
+        assert_eq!(modes(None, None), (0o600, 0o2700));
+        assert_eq!(modes(Some(0o660), None), (0o660, 0o2770));
+        assert_eq!(modes(Some(0o666), None), (0o666, 0o2777));
+        assert_eq!(modes(Some(0o600), None), (0o600, 0o2700));
+        assert_eq!(modes(None, Some(0o2775)), (0o664, 0o2775));
+    }
+}

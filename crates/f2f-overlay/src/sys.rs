@@ -1,0 +1,63 @@
+//! Operating-system facts and file ownership: users, groups, modes.
+//! Everything here uses safe wrappers (std, nix); no `unsafe`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    Uid::effective().is_root()
+}
+
+/// The name of user `uid`, or the number.
+pub fn user_name(uid: u32) -> String {
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
+/// The name of group `gid`, or the number.
+pub fn group_name(gid: u32) -> String {
+    match Group::from_gid(Gid::from_raw(gid)) {
+        Ok(Some(g)) => g.name,
+        _ => gid.to_string(),
+    }
+}
+
+/// Resolve a group given by name or number.
+pub fn resolve_group(name: &str) -> Result<u32, String> {
+    if let Ok(Some(g)) = Group::from_name(name) {
+        return Ok(g.gid.as_raw());
+    }
+    name.parse::<u32>()
+        .map_err(|_| format!("No such group {name:?}"))
+}
+
+/// Every group `uid` belongs to (primary and supplementary).
+pub fn groups_of(uid: u32) -> Vec<u32> {
+    let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
+        return Vec::new();
+    };
+    let Ok(name) = CString::new(user.name) else {
+        return vec![user.gid.as_raw()];
+    };
+    match nix::unistd::getgrouplist(&name, user.gid) {
+        Ok(gs) => gs.into_iter().map(Gid::as_raw).collect(),
+        Err(_) => vec![user.gid.as_raw()],
+    }
+}
+
+/// Set a file's permission bits.
+pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Change a file's owner and/or group (None leaves it).
+pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    std::os::unix::fs::chown(path, uid, gid)
+}
