@@ -10,7 +10,7 @@
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
 //! - [`wire`]: byte formats: the VDE control handshake records
-//!   ([`wire::vde`]).
+//!   ([`wire::vde`]) and length-prefixed stream framing ([`wire::stream`]).
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.

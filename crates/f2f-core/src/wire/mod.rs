@@ -12,7 +12,7 @@
 //!   parse → emit → parse is the identity on every accepted input (a unit test
 //!   and a fuzz target check it).
 //!
-//! Stream framing is check-then-parse: `stream::check` looks at buffered
+//! Stream framing is check-then-parse: [`stream::check`] looks at buffered
 //! bytes and says whether a whole record is there, so the I/O side only ever
 //! buffers and never guesses.
 //!
@@ -22,10 +22,11 @@
 //!
 //! - [`vde`]: the control-socket handshake of `vde_switch` (request and reply
 //!   records, spec/vde-protocol.md §2).
-//! - `stream`: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
+//! - [`stream`]: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
 //!   prefix (§6) and qemu `-netdev stream`'s 4-byte prefix (§7).
 //!
 //! Data-socket datagrams need no format of their own: one datagram is one
 //! Ethernet frame, with no header (§3.2).
 
+pub mod stream;
 pub mod vde;
