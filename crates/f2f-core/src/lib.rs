@@ -9,7 +9,8 @@
 //! Modules:
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
-//! - [`wire`]: byte formats (VDE control records, stream framing).
+//! - [`wire`]: byte formats: the VDE control handshake records
+//!   ([`wire::vde`]) and length-prefixed stream framing ([`wire::stream`]).
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
@@ -24,3 +25,4 @@ pub mod fdb;
 pub mod mac;
 pub mod switch;
 pub mod time;
+pub mod wire;
