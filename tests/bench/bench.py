@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Helpers for the system benchmarks in tests/bench (called by switch-iperf.sh).
+
+Subcommands:
+  counters SOCK              sum of the IN/OUT pkts/bytes counters of `port/print` on a
+                             vde_switch-style management socket; prints JSON (or null).
+  console SOCK CMD           send one console command, print the raw reply.
+  record-tcp OUT.jsonl ...   turn one iperf3 -J result plus the CPU/counter snapshots taken
+                             by the shell into one JSON line appended to OUT.jsonl.
+  report RESULTS.jsonl ...   per-run table, medians per system, ratios; optionally
+                             writes/replaces a section of BENCHMARKS.md.
+
+Units: GB = 10^9 bytes of iperf3 payload received by the server; Gbit/s = 10^9 bit/s.
+"""
+
+import argparse
+import json
+import re
+import socket
+import statistics
+import sys
+import time
+
+# ---------------------------------------------------------------------------
+# management console
+
+
+def console(sock_path, cmd, timeout=3.0):
+    """One command on a vde_switch-style console; returns the reply text (without banner)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while not buf.endswith(b"$ "):  # banner, then the "vde$ " prompt
+        if time.monotonic() > deadline:
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.sendall(cmd.encode() + b"\n")
+    buf = b""
+    final = re.compile(rb"^(1\d{3}) [^\n]*\n", re.M)
+    while not final.search(buf):
+        if time.monotonic() > deadline:
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return buf.decode(errors="replace")
+
+
+def counters(sock_path):
+    """Totals over the ports of `port/print`, or None when the console cannot tell."""
+    try:
+        text = console(sock_path, "port/print")
+    except OSError:
+        return None
+    tot = {"in_pkts": 0, "in_bytes": 0, "out_pkts": 0, "out_bytes": 0, "ports": 0}
+    found = False
+    for m in re.finditer(r"(IN|OUT):\s+pkts\s+(\d+)\s+bytes\s+(\d+)", text):
+        d = m.group(1).lower()
+        tot[d + "_pkts"] += int(m.group(2))
+        tot[d + "_bytes"] += int(m.group(3))
+        if d == "in":
+            tot["ports"] += 1
+        found = True
+    return tot if found else None
+
+
+# ---------------------------------------------------------------------------
+# one run -> one record
+
+
+def record_tcp(a):
+    rec = {
+        "measure": "tcp",
+        "system": a.system,
+        "round": a.round,
+        "order": a.order,
+        "seconds": a.seconds,
+        "load1": a.load1,
+        "first_ping_ms": a.first_ping_ms,
+        "switch_alive": a.switch_alive == 1,
+        "ok": False,
+        "error": a.error or None,
+    }
+    hz = a.clk_tck
+    sw_cpu = None if a.sw_ticks is None else a.sw_ticks / hz
+    plug_cpu = None if a.plug_ticks is None else a.plug_ticks / hz
+    rec["sw_cpu_s"] = sw_cpu
+    rec["plug_cpu_s"] = plug_cpu
+    try:
+        with open(a.client_json) as f:
+            j = json.load(f)
+    except (OSError, ValueError) as e:
+        rec["error"] = rec["error"] or f"iperf3 client output unreadable: {e}"
+        j = None
+    if j is not None and j.get("error"):
+        rec["error"] = rec["error"] or f"iperf3: {j['error']}"
+    if j is not None and "end" in j and "sum_received" in j["end"]:
+        end = j["end"]
+        got = end["sum_received"]["bytes"]
+        rec["bytes"] = got
+        rec["gbps"] = end["sum_received"]["bits_per_second"] / 1e9
+        rec["retrans"] = end.get("sum_sent", {}).get("retransmits")
+        ivals = [iv["sum"]["bits_per_second"] / 1e9 for iv in j.get("intervals", [])]
+        rec["interval_gbps"] = [round(x, 3) for x in ivals]
+        rec["min_interval_gbps"] = min(ivals) if ivals else None
+        # a stall: a 1-s interval under 10 % of the run's mean throughput
+        rec["stall_intervals"] = sum(1 for x in ivals if x < 0.1 * rec["gbps"])
+        gb = got / 1e9
+        if gb > 0:
+            rec["cpu_s_per_gb"] = None if sw_cpu is None else sw_cpu / gb
+            rec["plug_cpu_s_per_gb"] = None if plug_cpu is None else plug_cpu / gb
+        rec["ok"] = rec["error"] is None and got > 0 and rec["switch_alive"]
+    if a.counters_before and a.counters_after:
+        b, c = json.loads(a.counters_before), json.loads(a.counters_after)
+        if b is not None and c is not None:
+            d = {k: c[k] - b[k] for k in ("in_pkts", "in_bytes", "out_pkts", "out_bytes")}
+            rec["sw"] = d
+            # frames the switch took in but did not send out (2 ports, unicast: ~drops)
+            rec["sw_lost_pkts"] = d["in_pkts"] - d["out_pkts"]
+    if a.switch_log:
+        try:
+            with open(a.switch_log, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            lines = []
+        bad = [l for l in lines if re.search(r"warn|error|panic|drop", l, re.I)]
+        rec["switch_log_lines"] = len(lines)
+        rec["switch_log_warnings"] = len(bad)
+        rec["switch_log_sample"] = bad[:3]
+    if not rec["switch_alive"] and rec["error"] is None:
+        rec["error"] = "switch process died during the run"
+    with open(a.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(summary_line(rec))
+
+
+def fmt(x, spec=".2f", none="-"):
+    return none if x is None else format(x, spec)
+
+
+def summary_line(r):
+    return (
+        f"round {r['round']} #{r['order']} {r['system']:<16} "
+        + (
+            f"{fmt(r.get('gbps'))} Gbit/s, switch CPU {fmt(r.get('sw_cpu_s'))} s "
+            f"({fmt(r.get('cpu_s_per_gb'), '.3f')} s/GB), plug2tap CPU {fmt(r.get('plug_cpu_s'))} s, "
+            f"retrans {fmt(r.get('retrans'), 'd')}, min 1-s {fmt(r.get('min_interval_gbps'))} Gbit/s"
+            if r.get("gbps") is not None
+            else "no result"
+        )
+        + ("" if r["error"] is None else f"  ERROR: {r['error']}")
+    )
+
+
+# ---------------------------------------------------------------------------
+# report
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def build_report(recs, a):
+    systems = []
+    for r in recs:
+        if r["system"] not in systems:
+            systems.append(r["system"])
+    out = []
+    out.append("### Every run\n")
+    out.append(
+        "| round | order | system | Gbit/s | GB recv | retrans | min 1-s Gbit/s | stalls "
+        "| switch CPU s | switch CPU s/GB | plug2tap CPU s | plug2tap CPU s/GB "
+        "| switch in/out pkts (in−out) | 1st ping ms | switch log warn | load1 | note |"
+    )
+    out.append("|" + "---|" * 17)
+    for r in recs:
+        sw = r.get("sw")
+        swtxt = "-" if not sw else f"{sw['in_pkts']}/{sw['out_pkts']} ({r['sw_lost_pkts']})"
+        note = r["error"] or ""
+        out.append(
+            f"| {r['round']} | {r['order']} | {r['system']} | {fmt(r.get('gbps'))} "
+            f"| {fmt(None if r.get('bytes') is None else r['bytes'] / 1e9)} "
+            f"| {fmt(r.get('retrans'), 'd')} | {fmt(r.get('min_interval_gbps'))} "
+            f"| {fmt(r.get('stall_intervals'), 'd')} | {fmt(r.get('sw_cpu_s'))} "
+            f"| {fmt(r.get('cpu_s_per_gb'), '.3f')} | {fmt(r.get('plug_cpu_s'))} "
+            f"| {fmt(r.get('plug_cpu_s_per_gb'), '.3f')} | {swtxt} | {fmt(r.get('first_ping_ms'), 'd')} "
+            f"| {fmt(r.get('switch_log_warnings'), 'd')} | {fmt(r.get('load1'))} | {note} |"
+        )
+    out.append("")
+    med = {}
+    out.append("### Medians per system\n")
+    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | plug2tap CPU s/GB | retrans |")
+    out.append("|---|---|---|---|---|---|")
+    for s in systems:
+        ok = [r for r in recs if r["system"] == s and r["ok"]]
+        m = {
+            "n": len(ok),
+            "n_all": len([r for r in recs if r["system"] == s]),
+            "gbps": median([r.get("gbps") for r in ok]),
+            "cpu": median([r.get("cpu_s_per_gb") for r in ok]),
+            "plug": median([r.get("plug_cpu_s_per_gb") for r in ok]),
+            "retrans": median([r.get("retrans") for r in ok]),
+        }
+        med[s] = m
+        out.append(
+            f"| {s}{' (reference)' if s in a.reference else ''} | {m['n']}/{m['n_all']} "
+            f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['plug'], '.3f')} "
+            f"| {fmt(m['retrans'], '.0f')} |"
+        )
+    out.append("")
+    base = a.baseline
+    ratios = {}
+    if base in med:
+        out.append(f"### Ratios to {base} (medians; paired per round in brackets)\n")
+        out.append("| system | throughput ratio | CPU-per-GB ratio |")
+        out.append("|---|---|---|")
+        for s in systems:
+            if s == base:
+                continue
+            tr = ratio(med[s]["gbps"], med[base]["gbps"])
+            cr = ratio(med[s]["cpu"], med[base]["cpu"])
+            ptr, pcr = paired(recs, s, base)
+            ratios[s] = (tr, cr)
+            out.append(
+                f"| {s} / {base} | {fmt(tr, '.2f', '-')}{'×' if tr else ''} [{', '.join(fmt(x) for x in ptr) or '-'}] "
+                f"| {fmt(cr)}{'×' if cr else ''} [{', '.join(fmt(x) for x in pcr) or '-'}] |"
+            )
+        out.append("")
+    return "\n".join(out), med, ratios
+
+
+def paired(recs, s, base):
+    """Per-round ratios s/base (both ok in the same round)."""
+    tr, cr = [], []
+    for rnd in sorted({r["round"] for r in recs}):
+        x = [r for r in recs if r["round"] == rnd and r["system"] == s and r["ok"]]
+        y = [r for r in recs if r["round"] == rnd and r["system"] == base and r["ok"]]
+        if x and y:
+            t = ratio(x[0].get("gbps"), y[0].get("gbps"))
+            c = ratio(x[0].get("cpu_s_per_gb"), y[0].get("cpu_s_per_gb"))
+            if t is not None:
+                tr.append(t)
+            if c is not None:
+                cr.append(c)
+    return tr, cr
+
+
+def targets_text(ratios, a):
+    ours = ratios.get(a.ours)
+    t, c = ours if ours else (None, None)
+    if a.aa:
+        return (
+            "### A/A check\n\n"
+            f"`{a.ours}` is the same program as `{a.baseline}` here, so its ratios "
+            f"(throughput {fmt(t)}×, CPU per GB {fmt(c)}×) measure the harness's own noise; "
+            "a real comparison needs a difference well beyond them.\n"
+        )
+
+    def verdict(x, ok):
+        if x is None:
+            return "not measured"
+        return f"{fmt(x)}× — {'met' if ok(x) else 'NOT met'}"
+
+    lines = [
+        "### Targets\n",
+        f"Ratios of `{a.ours}` to `{a.baseline}` (medians of this run):\n",
+        "| target | source | this run |",
+        "|---|---|---|",
+        f"| switch CPU per GB lower than vde_switch's (ratio < 1) | issue 3 | {verdict(c, lambda x: x < 1)} |",
+        f"| throughput ≥ 0.9× vde_switch's | issue 3 | {verdict(t, lambda x: x >= 0.9)} |",
+        f"| switch CPU per forwarded frame ≤ 1/3 of vde_switch's (CPU per GB used as the proxy: same traffic) | DESIGN.md, issue 10 | {verdict(c, lambda x: x <= 1 / 3)} |",
+        f"| throughput ≥ vde_switch's on this harness | DESIGN.md, issue 10 | {verdict(t, lambda x: x >= 1.0)} |",
+        "| with direct tap ports ≥ 2× vde_switch; UDP 64-byte frame rate ≥ 2×; within 2× of the Linux bridge | DESIGN.md, issue 10 | later benchmarks |",
+        "",
+    ]
+    if "bridge" in ratios and ours and ratios["bridge"][0]:
+        lines.append(
+            f"Linux bridge (reference): `{a.ours}` reaches "
+            f"{fmt(ratio(t, ratios['bridge'][0]))}× the bridge's median throughput.\n"
+        )
+    return "\n".join(lines)
+
+
+def report(a):
+    with open(a.results) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    recs = [r for r in recs if r.get("measure") == a.measure]
+    body, med, ratios = build_report(recs, a)
+    anomalies = [summary_line(r) for r in recs if not r["ok"]]
+    anomalies += [
+        f"round {r['round']} {r['system']}: switch took in {r['sw_lost_pkts']} more frames than it sent out"
+        for r in recs
+        if r.get("sw_lost_pkts")
+    ]
+    anomalies += [
+        f"round {r['round']} {r['system']}: {r['switch_log_warnings']} warning/error line(s) in the switch log, e.g. {r['switch_log_sample']}"
+        for r in recs
+        if r.get("switch_log_warnings")
+    ]
+    anomalies += [
+        f"round {r['round']} {r['system']}: {r['stall_intervals']} stalled 1-s interval(s) "
+        f"(<10 % of its mean); intervals {r.get('interval_gbps')}"
+        for r in recs
+        if r.get("stall_intervals")
+    ]
+    print(body)
+    print(targets_text(ratios, a))
+    if anomalies:
+        print("Anomalies:\n  " + "\n  ".join(anomalies))
+    if not a.md:
+        return
+    section = [
+        f"## {a.title}\n",
+        f"Run {a.date} on {a.machine}. Commit `{a.commit}`. Raw results: iperf3 JSON per run "
+        "are kept in the run's output directory (not committed).\n",
+        "```",
+        a.command,
+        "```\n",
+        a.notes.strip() + "\n" if a.notes else "",
+        body,
+        targets_text(ratios, a),
+    ]
+    if anomalies:
+        section.append("Anomalies seen in this run:\n")
+        section += [f"- {x}" for x in anomalies]
+        section.append("")
+    write_section(a.md, a.title, "\n".join(s for s in section if s is not None))
+
+
+INTRO = """# Benchmarks
+
+Every figure here comes from a script under `tests/bench/` and can be reproduced with the command
+shown beside it (as root, on a machine with the tools the test suite installs: vde2, vdeplug,
+iperf3, iproute2, python3), after `cargo build --release -p f2f-overlay`. The scripts create their
+own network namespaces and processes and remove them on exit; they only kill processes they
+started. Each section says when, on which machine and at which commit it was measured, and the
+scripts rewrite their own section on every run.
+
+Noise: the reference machine has 2 cores shared with other work (builds, test suites), so
+run-to-run noise is about ±20 %. Runs of the systems alternate within each round, medians of
+several rounds are reported, and CPU seconds per GB (from `/proc/PID/stat` utime+stime of the
+switch process) is the primary figure, throughput the secondary one.
+
+"""
+
+
+def write_section(path, title, text):
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = INTRO
+    head = f"## {title}"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == head), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        new = "".join(lines[:start]) + text.rstrip("\n") + "\n" + (
+            "\n" + "".join(lines[end:]) if end < len(lines) else ""
+        )
+    with open(path, "w") as f:
+        f.write(new)
+
+
+# ---------------------------------------------------------------------------
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("counters")
+    c.add_argument("sock")
+    c = sub.add_parser("console")
+    c.add_argument("sock")
+    c.add_argument("command")
+    r = sub.add_parser("record-tcp")
+    r.add_argument("out")
+    r.add_argument("--system", required=True)
+    r.add_argument("--round", type=int, required=True)
+    r.add_argument("--order", type=int, required=True)
+    r.add_argument("--seconds", type=int, required=True)
+    r.add_argument("--client-json", required=True)
+    r.add_argument("--clk-tck", type=int, required=True)
+    r.add_argument("--sw-ticks", type=int)
+    r.add_argument("--plug-ticks", type=int)
+    r.add_argument("--counters-before")
+    r.add_argument("--counters-after")
+    r.add_argument("--load1", type=float)
+    r.add_argument("--first-ping-ms", type=int)
+    r.add_argument("--switch-alive", type=int, default=1)
+    r.add_argument("--error", default="")
+    r.add_argument("--switch-log")
+    g = sub.add_parser("report")
+    g.add_argument("results")
+    g.add_argument("--measure", default="tcp")
+    g.add_argument("--baseline", default="vde_switch")
+    g.add_argument("--ours", default="ours")
+    g.add_argument("--reference", nargs="*", default=["bridge"])
+    g.add_argument("--md")
+    g.add_argument("--title", default="")
+    g.add_argument("--date", default="")
+    g.add_argument("--machine", default="")
+    g.add_argument("--commit", default="")
+    g.add_argument("--command", default="")
+    g.add_argument("--notes", default="")
+    g.add_argument("--aa", action="store_true", help="ours is the baseline program (A/A check)")
+    a = p.parse_args()
+    if a.cmd == "counters":
+        print(json.dumps(counters(a.sock)))
+    elif a.cmd == "console":
+        print(console(a.sock, a.command), end="")
+    elif a.cmd == "record-tcp":
+        record_tcp(a)
+    elif a.cmd == "report":
+        report(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# switch-iperf.sh: iperf3 TCP between two network namespaces through a switch, per "system",
+# alternating the order of the systems in every round; switch CPU seconds per GB forwarded from
+# /proc/PID/stat. Writes its section of BENCHMARKS.md (issue 3's benchmark).
+#
+# usage (root): tests/bench/switch-iperf.sh
+# env:
+#   ROUNDS=3              rounds; every system runs once per round, the order rotates per round
+#   SECONDS_PER_RUN=10    iperf3 -t
+#   SYSTEMS="vde_switch ours bridge"   what to run (see the system_* functions below):
+#       vde_switch      /usr/bin/vde_switch, two vde_plug2tap ports        (the baseline)
+#       ours            $OURS_CMD -s DIR, two vde_plug2tap ports
+#       bridge          Linux bridge in a namespace, two veth pairs        (reference)
+#       vde_switch_tap  vde_switch -t TAP -t TAP, taps moved into the namespaces
+#       ours_tap        $OURS_CMD --tap TAP --tap TAP, same
+#   MEASURES="tcp"        what to measure per run (see the measure_* functions)
+#   F2F_BIN=target/release/f2f-overlay   our binary
+#   OURS_CMD="$F2F_BIN switch"           how to start ours (-s DIR -M SOCK are appended);
+#                                        OURS_CMD=/usr/bin/vde_switch validates the harness
+#   BENCH_MD=BENCHMARKS.md  WRITE_MD=1   where to write the section (WRITE_MD=0: don't)
+#   SECTION_TITLE=...     write under this heading instead of the measure's own (e.g. for an
+#                         A/A check of the harness: OURS_CMD=/usr/bin/vde_switch)
+#   OUT_DIR=mktemp        raw results (iperf3 JSON, logs, results.jsonl) are kept there
+#
+# Adding a system: write system_NAME_start (it must set NS_A NS_B IF_A IF_B, SW_PID (or empty
+# when the switch is in the kernel) and PLUG_PIDS, and register every PID with track_pid and
+# every namespace with make_ns); cleanup is generic. Adding a measure: write measure_NAME,
+# which appends one JSON line per run to $RESULTS, and give it a section title in
+# MEASURE_TITLE.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+SYSTEMS=${SYSTEMS:-"vde_switch ours bridge"}
+MEASURES=${MEASURES:-tcp}
+F2F_BIN=${F2F_BIN:-$REPO/target/release/f2f-overlay}
+OURS_CMD=${OURS_CMD:-"$F2F_BIN switch"}
+VDE_SWITCH=${VDE_SWITCH:-/usr/bin/vde_switch}
+VDE_PLUG2TAP=/usr/bin/vde_plug2tap
+BENCH_MD=${BENCH_MD:-$REPO/BENCHMARKS.md}
+WRITE_MD=${WRITE_MD:-1}
+OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/f2f-bench.XXXXXX)}
+RESULTS=$OUT_DIR/results.jsonl
+CLK_TCK=$(getconf CLK_TCK)
+SUBNET=10.233.0            # inside the benchmark's own namespaces only
+ADDR_A=$SUBNET.1 ADDR_B=$SUBNET.2
+TAG=f2fb$$                 # unique prefix for namespaces and host-side interface names
+declare -A MEASURE_TITLE=(
+    [tcp]="Switch throughput: vde_plug2tap harness (issue 3)"
+)
+PY=(python3 "$HERE/bench.py")
+
+log() { echo "[$(date +%T)] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes and namespaces
+# Every PID this script starts goes through track_pid; every namespace through make_ns.
+# Cleanup stops exactly those, newest first, on every exit path.
+RUN_PIDS=()
+RUN_NS=()
+
+track_pid() { RUN_PIDS+=("$1"); }
+
+stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+make_ns() { # NAME: create a namespace with lo up, registered for deletion
+    ip netns add "$1"
+    RUN_NS+=("$1")
+    ip -n "$1" link set lo up
+}
+
+cleanup_run() {
+    local i
+    for ((i = ${#RUN_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${RUN_PIDS[i]}"; done
+    for ((i = ${#RUN_NS[@]} - 1; i >= 0; i--)); do ip netns del "${RUN_NS[i]}" 2>/dev/null || true; done
+    # host-side taps of the *_tap systems, if one was left behind in this namespace
+    for i in "${HOST_LINKS[@]}"; do ip link del "$i" 2>/dev/null || true; done
+    RUN_PIDS=() RUN_NS=() HOST_LINKS=()
+}
+HOST_LINKS=()
+
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "${RUN_SHELL:-}" ]; then stop_pid "$RUN_SHELL"; fi  # its own trap cleans up its run
+    cleanup_run
+    [ "$rc" = 0 ] || log "exit status $rc; raw results in $OUT_DIR"
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+wait_for() { # SECONDS DESCRIPTION CMD...: poll CMD every 50 ms until it succeeds
+    local secs=$1 what=$2 t0=$SECONDS
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS - t0 < secs)) || { log "timeout after ${secs}s waiting for $what"; return 1; }
+        sleep 0.05
+    done
+}
+
+cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /proc/PID/stat)
+    local pid sum=0 st
+    for pid in "$@"; do
+        st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        st=${st##*) }                       # the command name may hold spaces or ')'
+        read -r -a f <<<"$st"
+        sum=$((sum + f[11] + f[12]))        # state is f[0] (field 3): utime is f[11], stime f[12]
+    done
+    echo "$sum"
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- building blocks of systems
+start_switch_proc() { # NAME CMD...: start a switch with stdin held open (vde_switch exits on
+    # EOF on stdin); waits for $RUN_DIR/sw/ctl; sets SW_PID
+    local name=$1
+    shift
+    mkfifo "$RUN_DIR/$name.stdin"
+    sleep infinity >"$RUN_DIR/$name.stdin" &
+    track_pid $!
+    "$@" <"$RUN_DIR/$name.stdin" >"$RUN_DIR/$name.log" 2>&1 &
+    SW_PID=$! SW_LOG=$RUN_DIR/$name.log
+    track_pid "$SW_PID"
+    local t0=$SECONDS
+    until [ -S "$RUN_DIR/sw/ctl" ]; do
+        if ! alive "$SW_PID" || ((SECONDS - t0 >= 10)); then
+            log "$name did not create $RUN_DIR/sw/ctl; its output:"
+            cat "$RUN_DIR/$name.log" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+attach_plug2tap() { # NS: a vde_plug2tap port of the switch at $RUN_DIR/sw, tap0 inside NS
+    local ns=$1
+    ip netns exec "$ns" "$VDE_PLUG2TAP" -s "$RUN_DIR/sw" tap0 </dev/null >"$RUN_DIR/plug-$ns.log" 2>&1 &
+    track_pid $!
+    PLUG_PIDS+=($!)
+    wait_for 10 "tap0 in $ns" ip -n "$ns" link show tap0
+}
+
+move_host_tap() { # HOSTNAME NS: move a tap the switch created here into NS, as tap0
+    local ifn=$1 ns=$2
+    wait_for 10 "$ifn" ip link show "$ifn"
+    ip link set "$ifn" netns "$ns" name tap0
+}
+
+two_endpoint_namespaces() { # sets NS_A NS_B (created)
+    NS_A=$TAG-$RUN_ID-a NS_B=$TAG-$RUN_ID-b
+    make_ns "$NS_A"
+    make_ns "$NS_B"
+}
+
+# ---------------------------------------------------------------- systems
+system_vde_switch_start() {
+    two_endpoint_namespaces
+    start_switch_proc vde_switch "$VDE_SWITCH" -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
+    attach_plug2tap "$NS_A"
+    attach_plug2tap "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+system_vde_switch_describe() { echo "\`$VDE_SWITCH -s DIR -M SOCK\` ($("$VDE_SWITCH" -v | head -n1)), ports: two \`vde_plug2tap -s DIR tap0\`"; }
+
+system_ours_start() {
+    two_endpoint_namespaces
+    # shellcheck disable=SC2086  # OURS_CMD is a command line
+    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
+    attach_plug2tap "$NS_A"
+    attach_plug2tap "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+system_ours_describe() { echo "\`${OURS_CMD#"$REPO"/} -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+
+system_bridge_start() { # reference: the kernel's bridge, no process to charge CPU to
+    two_endpoint_namespaces
+    local br=$TAG-$RUN_ID-br
+    make_ns "$br"
+    ip -n "$br" link add br0 type bridge
+    ip -n "$br" link set br0 up
+    ip link add eth0 netns "$NS_A" type veth peer name pa netns "$br"
+    ip link add eth0 netns "$NS_B" type veth peer name pb netns "$br"
+    ip -n "$br" link set pa master br0 up
+    ip -n "$br" link set pb master br0 up
+    SW_PID='' IF_A=eth0 IF_B=eth0
+}
+system_bridge_describe() { echo "Linux bridge in its own namespace, two veth pairs (reference; switching runs in softirq, no process CPU to read)"; }
+
+system_vde_switch_tap_start() {
+    two_endpoint_namespaces
+    HOST_LINKS+=("${TAG}a" "${TAG}b")
+    start_switch_proc vde_switch "$VDE_SWITCH" -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" -t "${TAG}a" -t "${TAG}b"
+    move_host_tap "${TAG}a" "$NS_A"
+    move_host_tap "${TAG}b" "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+system_vde_switch_tap_describe() { echo "\`$VDE_SWITCH -s DIR -M SOCK -t TAPA -t TAPB\`, taps moved into the namespaces"; }
+
+system_ours_tap_start() {
+    two_endpoint_namespaces
+    HOST_LINKS+=("${TAG}a" "${TAG}b")
+    # shellcheck disable=SC2086
+    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" --tap "${TAG}a" --tap "${TAG}b"
+    move_host_tap "${TAG}a" "$NS_A"
+    move_host_tap "${TAG}b" "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+system_ours_tap_describe() { echo "\`${OURS_CMD#"$REPO"/} -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
+
+start_system() { # NAME: build the system and the two addressed endpoints; ping must pass
+    SW_PID='' PLUG_PIDS=() NS_A='' NS_B=''
+    declare -F "system_$1_start" >/dev/null || die "unknown system $1"
+    "system_$1_start"
+    ip -n "$NS_A" addr add "$ADDR_A/24" dev "$IF_A"
+    ip -n "$NS_B" addr add "$ADDR_B/24" dev "$IF_B"
+    ip -n "$NS_A" link set "$IF_A" up
+    ip -n "$NS_B" link set "$IF_B" up
+    local t0
+    t0=$(date +%s%N)
+    wait_for 15 "first ping $NS_B -> $ADDR_A" ip netns exec "$NS_B" ping -c 1 -W 1 -q "$ADDR_A" || return 1
+    FIRST_PING_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+switch_counters() { # JSON totals from the switch's console, or null
+    if [ -n "$SW_PID" ] && [ -S "$RUN_DIR/mgmt" ]; then
+        "${PY[@]}" counters "$RUN_DIR/mgmt" 2>/dev/null || echo null
+    else
+        echo null
+    fi
+}
+
+# ---------------------------------------------------------------- measures
+measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
+    local sys=$1 round=$2 order=$3 srv cli t0 err='' sw0 sw1 pl0 pl1 c0 c1 load1 alive_flag=1
+    ip netns exec "$NS_A" iperf3 -s -1 -B "$ADDR_A" -p 5201 >"$RUN_DIR/iperf3-server.log" 2>&1 &
+    srv=$!
+    track_pid "$srv"
+    wait_for 10 "iperf3 server" bash -c "ip netns exec '$NS_A' ss -Hltn 'sport = :5201' | grep -q LISTEN"
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    c0=$(switch_counters)
+    sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
+    ip netns exec "$NS_B" iperf3 -c "$ADDR_A" -p 5201 -t "$SECONDS_PER_RUN" -J \
+        >"$RUN_DIR/iperf3-client.json" 2>"$RUN_DIR/iperf3-client.err" &
+    cli=$!
+    track_pid "$cli"
+    t0=$SECONDS
+    while alive "$cli" && ((SECONDS - t0 < SECONDS_PER_RUN + 30)); do sleep 0.2; done
+    alive "$cli" && err="iperf3 client did not finish within $((SECONDS_PER_RUN + 30)) s"
+    wait "$cli" 2>/dev/null || [ -n "$err" ] || err="iperf3 client exit status $?"
+    sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
+    c1=$(switch_counters)
+    [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
+    stop_pid "$srv"
+    local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
+        --client-json "$RUN_DIR/iperf3-client.json" --clk-tck "$CLK_TCK"
+        --counters-before "$c0" --counters-after "$c1"
+        --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err")
+    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --switch-log "$SW_LOG")
+    ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
+    "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2
+}
+
+failed_run() { # SYSTEM ROUND ORDER MEASURE REASON: record a run that could not be measured
+    python3 -c 'import json, sys; print(json.dumps({"measure": sys.argv[4], "system": sys.argv[1],
+        "round": int(sys.argv[2]), "order": int(sys.argv[3]), "ok": False, "error": sys.argv[5]}))' \
+        "$@" >>"$RESULTS"
+    log "round $2 $1 $4: FAILED: $5"
+}
+
+# ---------------------------------------------------------------- main
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, taps)"
+for t in "$VDE_PLUG2TAP" iperf3 ip python3 ss; do
+    command -v "$t" >/dev/null || die "missing tool: $t"
+done
+read -r -a SYS <<<"$SYSTEMS"
+read -r -a MEAS <<<"$MEASURES"
+for s in "${SYS[@]}"; do declare -F "system_${s}_start" >/dev/null || die "unknown system: $s"; done
+for m in "${MEAS[@]}"; do declare -F "measure_$m" >/dev/null || die "unknown measure: $m"; done
+case " ${SYS[*]} " in
+*" ours "* | *" ours_tap "*)
+    read -r ours_exe _ <<<"$OURS_CMD"
+    [ -x "$ours_exe" ] ||
+        die "$ours_exe not found: cargo build --release -p f2f-overlay (or set F2F_BIN / OURS_CMD)"
+    ;;
+esac
+mkdir -p "$OUT_DIR"
+: >"$RESULTS"
+log "systems: ${SYS[*]}; measures: ${MEAS[*]}; $ROUNDS rounds of ${SECONDS_PER_RUN}s; raw results in $OUT_DIR"
+
+n=${#SYS[@]}
+for ((round = 1; round <= ROUNDS; round++)); do
+    for ((k = 0; k < n; k++)); do
+        sys=${SYS[$(((k + round - 1) % n))]}   # rotate: every system leads one round in turn
+        for m in "${MEAS[@]}"; do
+            RUN_ID=r$round-$sys-$m
+            RUN_DIR=$OUT_DIR/$RUN_ID
+            mkdir -p "$RUN_DIR"
+            log "round $round/$ROUNDS, #$((k + 1)): $sys, $m"
+            # one subshell per run: set -e holds inside it, and its EXIT trap cleans up the
+            # run's processes and namespaces however it ends (on INT/TERM the main shell's
+            # trap sends it TERM); in the background so that `wait` lets the traps run at once
+            (
+                set -e
+                trap cleanup_run EXIT
+                trap 'exit 143' TERM
+                start_system "$sys"
+                "measure_$m" "$sys" "$round" "$((k + 1))"
+            ) &
+            RUN_SHELL=$!
+            set +e
+            wait "$RUN_SHELL"
+            rc=$?
+            set -e
+            RUN_SHELL=''
+            ((rc < 128)) || exit "$rc"
+            ((rc == 0)) || failed_run "$sys" "$round" "$((k + 1))" "$m" \
+                "setup or measurement failed, exit status $rc (logs in $RUN_DIR)"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
+commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- crates 2>/dev/null || echo '+uncommitted changes in crates/')"
+cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN SYSTEMS=\"$SYSTEMS\""
+[ "$OURS_CMD" = "$F2F_BIN switch" ] || cmd+=" OURS_CMD=\"$OURS_CMD\""
+cmd+=" tests/bench/switch-iperf.sh"
+notes="Systems:"$'\n'
+for s in "${SYS[@]}"; do notes+="- \`$s\`: $("system_${s}_describe")"$'\n'; done
+notes+=$'\n'"Each run: a fresh switch and two fresh namespaces ($ADDR_A/24, $ADDR_B/24), one ping, then \`iperf3 -c $ADDR_A -t $SECONDS_PER_RUN -J\` from B to the one-off server in A. GB = 10^9 bytes received by the iperf3 server. CPU = utime+stime of the process (all threads) from \`/proc/PID/stat\`, read just before the client starts and just after it ends. \"switch in/out pkts\" are the switch's own \`port/print\` counters over the same window (in−out ≈ frames the switch dropped). \"stalls\" counts 1-s intervals under 10 % of the run's mean. The order of the systems rotates every round. The machine is shared (2 cores, other builds and tests running): load1 is the 1-min load average at the start of each run."
+aa=()  # A/A check: "ours" is vde_switch itself
+read -r ours_exe _ <<<"$OURS_CMD"
+[ "$(readlink -f "$ours_exe")" != "$(readlink -f "$VDE_SWITCH")" ] || aa=(--aa)
+for m in "${MEAS[@]}"; do
+    md=()
+    [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
+    "${PY[@]}" report "$RESULTS" --measure "$m" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
+        --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
+        --command "$cmd" --notes "$notes" "${aa[@]}" "${md[@]}"
+done
+[ "$WRITE_MD" = 1 ] && log "wrote the section(s) in $BENCH_MD"
+log "raw results in $OUT_DIR"
