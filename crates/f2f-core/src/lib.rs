@@ -14,9 +14,13 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
+//!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+#[cfg(any(fuzzing, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod mac;
 pub mod time;
 pub mod wire;
