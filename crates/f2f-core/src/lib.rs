@@ -14,6 +14,8 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
+//!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -22,6 +24,8 @@
 
 pub mod console;
 pub mod fdb;
+#[cfg(any(fuzzing, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod mac;
 pub mod switch;
 pub mod time;
