@@ -123,6 +123,15 @@ cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /pr
     echo "$sum"
 }
 
+thread_ticks() { # PID: "TID COMM utime stime" per thread, cumulative (for the raw results)
+    local t st
+    for t in /proc/"$1"/task/*; do
+        st=$(cat "$t/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${st##*) }"
+        echo "${t##*/} $(cat "$t/comm" 2>/dev/null) ${f[11]} ${f[12]}"
+    done
+}
+
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- building blocks of systems
@@ -266,6 +275,7 @@ measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RU
     sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
     c1=$(switch_counters)
+    [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
     [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
     stop_pid "$srv"
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
