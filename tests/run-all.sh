@@ -75,7 +75,7 @@ ok
 # --- 3. build once -------------------------------------------------------------------------
 step "cargo build --release -p f2f-overlay"
 cargo build --release -p f2f-overlay
-export F2F_BIN="$ROOT/target/release/f2f-overlay"
+export F2F_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/f2f-overlay"
 "$F2F_BIN" switch --help >/dev/null || die "$F2F_BIN switch --help failed"
 ok
 
