@@ -55,6 +55,14 @@ pub enum Action {
     Logout,
     /// Stop the switch.
     Shutdown,
+    /// Close endpoint `id` of `port` (`port/epclose`). The shell sets the
+    /// reply's status: success, or `ENXIO` when there is no such endpoint.
+    CloseEndpoint {
+        /// The port.
+        port: PortId,
+        /// The endpoint id.
+        id: u32,
+    },
 }
 
 /// Outcome of a command: vde_switch's status codes.
@@ -145,7 +153,7 @@ impl Reply {
             out.push_str(data);
             out.push_str(".\n");
         }
-        if self.action != Action::None {
+        if matches!(self.action, Action::Logout | Action::Shutdown) {
             out.push_str(END_OF_SESSION);
             return out;
         }
@@ -190,6 +198,7 @@ enum Cmd {
     PortRemove,
     PortAllocatable,
     PortResetcounter,
+    PortEpclose,
     PortPrint,
     PortAllprint,
     PortStats,
@@ -258,6 +267,12 @@ pub const COMMANDS: &[CommandInfo] = &[
         "N 0/1",
         "Is the port allocatable as unnamed? 1=Y 0=N",
         Cmd::PortAllocatable,
+    ),
+    cmd(
+        "port/epclose",
+        "N ID",
+        "remove the endpoint port N/id ID",
+        Cmd::PortEpclose,
     ),
     cmd(
         "port/resetcounter",
@@ -407,6 +422,17 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortResetcounter => {
             done(opt_port_arg(arg).and_then(|p| sw.reset_counters(p).map_err(|e| e.errno())))
         }
+        Cmd::PortEpclose => match two_args(arg) {
+            Ok((port, id)) => match (to_port(port), u32::try_from(id)) {
+                (Ok(port), Ok(id)) => Reply {
+                    data: None,
+                    status: Some(Status::Success),
+                    action: Action::CloseEndpoint { port, id },
+                },
+                _ => Reply::status(Status::Errno(errno::EINVAL)),
+            },
+            Err(e) => Reply::status(Status::Errno(e)),
+        },
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),

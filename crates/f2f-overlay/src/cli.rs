@@ -101,7 +101,7 @@ pub struct SwitchArgs {
     pub max_macs: usize,
     /// Largest frame forwarded, up to 65535; larger ones are dropped and counted.
     #[arg(long = "max-frame", value_name = "BYTES", default_value_t = f2f_core::switch::DEFAULT_MAX_FRAME,
-          value_parser = clap::value_parser!(u32).range(14..=65535).map(|v| v as usize))]
+          value_parser = parse_max_frame)]
     pub max_frame: usize,
     /// Print the version and exit (vde_switch's -v).
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
@@ -113,7 +113,12 @@ pub struct SwitchArgs {
 
 /// The switch flags as a standalone command, for the `vde_switch` name.
 #[derive(Debug, Parser)]
-#[command(name = "vde_switch", version, about = "Runs a VDE switch (f2f-overlay).", disable_version_flag = true)]
+#[command(
+    name = "vde_switch",
+    version,
+    about = "Runs a VDE switch (f2f-overlay).",
+    disable_version_flag = true
+)]
 pub struct VdeSwitchCli {
     /// The switch options.
     #[command(flatten)]
@@ -126,6 +131,15 @@ pub fn parse_octal(s: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("{s:?} is not an octal mode like 0660"))
+}
+
+/// Parse `--max-frame`: 14 (a bare header) to 65535.
+pub fn parse_max_frame(s: &str) -> Result<usize, String> {
+    let range = f2f_core::switch::ETH_HEADER_LEN..=f2f_core::switch::MAX_FRAME_LIMIT;
+    parse_c_usize(s)
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| format!("{s:?}: the largest frame must be between 14 and 65535 bytes"))
 }
 
 /// Parse a non-negative integer as C's `%i` (decimal, 0x hex, 0 octal).
@@ -172,13 +186,30 @@ mod tests {
 
     #[test]
     fn vde_switch_spellings() {
-        let c = VdeSwitchCli::try_parse_from(["vde_switch", "--unix", "/tmp/x", "-m", "0660", "--mod", "0666", "-n", "0x10", "-x"]);
+        let c = VdeSwitchCli::try_parse_from([
+            "vde_switch",
+            "--unix",
+            "/tmp/x",
+            "-m",
+            "0660",
+            "--mod",
+            "0666",
+            "-n",
+            "0x10",
+            "-x",
+        ]);
         let a = c.unwrap().args;
         assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/x"));
         assert_eq!(a.mode, Some(0o666));
         assert_eq!(a.numports, Some(16));
         assert!(a.hub);
-        assert!(VdeSwitchCli::try_parse_from(["vde_switch", "--vdesock", "/x", "-F"]).unwrap().args.refuse_unsupported().is_err());
+        assert!(
+            VdeSwitchCli::try_parse_from(["vde_switch", "--vdesock", "/x", "-F"])
+                .unwrap()
+                .args
+                .refuse_unsupported()
+                .is_err()
+        );
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

@@ -95,7 +95,11 @@ impl Datapath {
     /// Forward one frame received on `ingress`.
     pub fn forward(&self, ingress: PortId, frame: &[u8], scratch: &mut Scratch) {
         let now = self.now();
-        let Scratch { egress, frame: copy, full } = scratch;
+        let Scratch {
+            egress,
+            frame: copy,
+            full,
+        } = scratch;
         self.lock().decide(now, ingress, frame, egress);
         if egress.is_empty() {
             return;

@@ -1,7 +1,7 @@
 //! Log output: `tracing` to stderr, or to syslog (`/dev/log`) once the switch
 //! has daemonized, as vde_switch does.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::net::UnixDatagram;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -13,9 +13,16 @@ pub fn init(level: Option<&str>, syslog: bool) {
         .unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if syslog {
-        builder.with_ansi(false).without_time().with_writer(Syslog).try_init()
+        builder
+            .with_ansi(false)
+            .without_time()
+            .with_writer(Syslog)
+            .try_init()
     } else {
-        builder.with_writer(io::stderr).try_init()
+        builder
+            .with_ansi(io::stderr().is_terminal())
+            .with_writer(io::stderr)
+            .try_init()
     };
 }
 
@@ -42,7 +49,11 @@ impl Drop for SyslogRecord {
     fn drop(&mut self) {
         // <14> = facility user, severity info (RFC 3164 §4.1.1).
         let text = String::from_utf8_lossy(&self.buf);
-        let msg = format!("<14>f2f-overlay[{}]: {}", std::process::id(), text.trim_end());
+        let msg = format!(
+            "<14>f2f-overlay[{}]: {}",
+            std::process::id(),
+            text.trim_end()
+        );
         if let Ok(sock) = UnixDatagram::unbound() {
             let _ = sock.send_to(msg.as_bytes(), "/dev/log");
         }

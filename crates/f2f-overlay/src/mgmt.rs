@@ -10,13 +10,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use f2f_core::console::{self, Action, ConsoleHost, Reply};
+use f2f_core::console::{self, Action, ConsoleHost, Reply, Status};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use crate::datapath::Datapath;
+use crate::ports::vde::VdeServer;
 use crate::sys;
 
 /// Most bytes buffered for one unfinished line.
@@ -26,6 +27,7 @@ pub const MAX_PENDING: usize = 4096;
 #[derive(Debug)]
 pub struct Console {
     datapath: Arc<Datapath>,
+    vde: Arc<VdeServer>,
     mgmt: Option<(PathBuf, u32)>,
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
@@ -34,8 +36,20 @@ pub struct Console {
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
     /// `shutdown` command.
-    pub fn new(datapath: Arc<Datapath>, mgmt: Option<(PathBuf, u32)>, ctl: (PathBuf, u32), shutdown: Arc<Notify>) -> Arc<Console> {
-        Arc::new(Console { datapath, mgmt, ctl, shutdown })
+    pub fn new(
+        datapath: Arc<Datapath>,
+        vde: Arc<VdeServer>,
+        mgmt: Option<(PathBuf, u32)>,
+        ctl: (PathBuf, u32),
+        shutdown: Arc<Notify>,
+    ) -> Arc<Console> {
+        Arc::new(Console {
+            datapath,
+            vde,
+            mgmt,
+            ctl,
+            shutdown,
+        })
     }
 
     /// Run one line.
@@ -93,13 +107,22 @@ impl Console {
     }
 
     /// Answer one line; false when the session must end.
-    async fn answer<W: AsyncWrite + Unpin>(&self, out: &mut W, line: &[u8]) -> std::io::Result<bool> {
+    async fn answer<W: AsyncWrite + Unpin>(
+        &self,
+        out: &mut W,
+        line: &[u8],
+    ) -> std::io::Result<bool> {
         let text = String::from_utf8_lossy(line);
-        let reply = self.execute(&text);
+        let mut reply = self.execute(&text);
+        if let Action::CloseEndpoint { port, id } = reply.action {
+            if !self.vde.close_endpoint(port, id) {
+                reply.status = Some(Status::Errno(console::errno::ENXIO));
+            }
+        }
         out.write_all(reply.render().as_bytes()).await?;
         out.flush().await?;
         match reply.action {
-            Action::None => Ok(true),
+            Action::None | Action::CloseEndpoint { .. } => Ok(true),
             Action::Logout => Ok(false),
             Action::Shutdown => {
                 self.shutdown.notify_one();
@@ -113,13 +136,9 @@ impl Console {
     pub async fn stdin_console(self: Arc<Self>) {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut out = tokio::io::stdout();
-        loop {
-            match lines.next_line().await {
-                Ok(Some(line)) => match self.answer(&mut out, line.as_bytes()).await {
-                    Ok(true) => {}
-                    Ok(false) | Err(_) => break,
-                },
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(line)) = lines.next_line().await {
+            if !matches!(self.answer(&mut out, line.as_bytes()).await, Ok(true)) {
+                break;
             }
         }
         tracing::info!("EOF on stdin, cleaning up and exiting");
@@ -139,7 +158,10 @@ impl ConsoleHost for Host<'_> {
         self.console.datapath.clock().uptime_secs()
     }
     fn mgmt_socket(&self) -> Option<(String, u32)> {
-        self.console.mgmt.as_ref().map(|(p, m)| (p.display().to_string(), *m))
+        self.console
+            .mgmt
+            .as_ref()
+            .map(|(p, m)| (p.display().to_string(), *m))
     }
     fn ctl_dir(&self) -> (String, u32) {
         (self.console.ctl.0.display().to_string(), self.console.ctl.1)

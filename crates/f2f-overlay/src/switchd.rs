@@ -67,11 +67,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Whether the switch will daemonize.
-    pub fn daemon(&self) -> bool {
-        self.daemon
-    }
-
     /// The control directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -80,7 +75,11 @@ impl Prepared {
 
 /// The control directory used when `-s` is not given.
 pub fn default_ctl_dir() -> PathBuf {
-    PathBuf::from(if sys::is_root() { ROOT_CTL_DIR } else { USER_CTL_DIR })
+    PathBuf::from(if sys::is_root() {
+        ROOT_CTL_DIR
+    } else {
+        USER_CTL_DIR
+    })
 }
 
 /// Create the directory and bind the control and management sockets.
@@ -88,15 +87,27 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     args.refuse_unsupported().map_err(anyhow::Error::msg)?;
     let dir = absolute(args.sock.clone().unwrap_or_else(default_ctl_dir))?;
     let (ctl_mode, dir_mode) = modes(args.mode, args.dirmode);
-    let group = args.group.as_deref().map(sys::resolve_group).transpose().map_err(anyhow::Error::msg)?;
-    let mgmt_group = args.mgmt_group.as_deref().map(sys::resolve_group).transpose().map_err(anyhow::Error::msg)?;
+    let group = args
+        .group
+        .as_deref()
+        .map(sys::resolve_group)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let mgmt_group = args
+        .mgmt_group
+        .as_deref()
+        .map(sys::resolve_group)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
 
     if !dir.is_dir() {
-        std::fs::create_dir(&dir).with_context(|| format!("cannot create control directory {}", dir.display()))?;
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("cannot create control directory {}", dir.display()))?;
     }
     sys::chmod(&dir, dir_mode).with_context(|| format!("cannot set mode of {}", dir.display()))?;
     if group.is_some() {
-        sys::chown(&dir, None, group).with_context(|| format!("cannot set group of {}", dir.display()))?;
+        sys::chown(&dir, None, group)
+            .with_context(|| format!("cannot set group of {}", dir.display()))?;
     }
     let ctl = bind_listener(&dir.join("ctl"), ctl_mode, group)?;
     let mgmt_path = absolute(args.mgmt.clone().unwrap_or_else(|| dir.join("mgmt")))?;
@@ -111,11 +122,24 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         numports,
         hub: args.hub,
         max_frame: args.max_frame,
-        fdb: FdbConfig { capacity: args.max_macs, ..FdbConfig::default() },
+        fdb: FdbConfig {
+            capacity: args.max_macs,
+            ..FdbConfig::default()
+        },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
     };
     let pidfile = args.pidfile.clone().map(absolute).transpose()?;
-    Ok(Prepared { dir, ctl, mgmt, ctl_mode, mgmt_mode, group, config, pidfile, daemon: args.daemon })
+    Ok(Prepared {
+        dir,
+        ctl,
+        mgmt,
+        ctl_mode,
+        mgmt_mode,
+        group,
+        config,
+        pidfile,
+        daemon: args.daemon,
+    })
 }
 
 /// Daemonize if asked, write the pid file, and run until shutdown.
@@ -145,16 +169,24 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
 
 async fn serve(p: &Prepared) -> Result<()> {
     let clock = Clock::start();
-    let datapath = Arc::new(Datapath::new(Switch::new(p.config.clone(), RandomState::new()), clock));
+    let datapath = Arc::new(Datapath::new(
+        Switch::new(p.config.clone(), RandomState::new()),
+        clock,
+    ));
     let shutdown = Arc::new(Notify::new());
 
     let vde = VdeServer::new(
         Arc::clone(&datapath),
-        SocketPolicy { dir: p.dir.clone(), mode: p.ctl_mode, group: p.group },
+        SocketPolicy {
+            dir: p.dir.clone(),
+            mode: p.ctl_mode,
+            group: p.group,
+        },
     );
     tokio::spawn(Arc::clone(&vde).serve(tokio_listener(&p.ctl.0)?));
     let console = Console::new(
         Arc::clone(&datapath),
+        Arc::clone(&vde),
         Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
         (p.dir.clone(), p.ctl_mode),
         Arc::clone(&shutdown),
@@ -198,7 +230,8 @@ async fn serve(p: &Prepared) -> Result<()> {
 
 fn tokio_listener(listener: &StdUnixListener) -> Result<UnixListener> {
     let l = listener.try_clone().context("cannot clone listener")?;
-    l.set_nonblocking(true).context("cannot make listener non-blocking")?;
+    l.set_nonblocking(true)
+        .context("cannot make listener non-blocking")?;
     UnixListener::from_std(l).context("cannot register listener")
 }
 
@@ -224,21 +257,37 @@ fn modes(mode: Option<u32>, dirmode: Option<u32>) -> (u32, u32) {
 
 /// Bind a listening stream socket at `path`, replacing a stale one; refuse
 /// when another process still answers there.
-fn bind_listener(path: &Path, mode: u32, group: Option<u32>) -> Result<(StdUnixListener, BoundSocket)> {
+fn bind_listener(
+    path: &Path,
+    mode: u32,
+    group: Option<u32>,
+) -> Result<(StdUnixListener, BoundSocket)> {
     if path.exists() {
         if StdUnixStream::connect(path).is_ok() {
-            bail!("Could not bind to socket {}: another switch is running there", path.display());
+            bail!(
+                "Could not bind to socket {}: another switch is running there",
+                path.display()
+            );
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
         warn!(path = %path.display(), "removed a stale socket");
     }
-    let listener = StdUnixListener::bind(path).with_context(|| format!("Could not bind to socket {}", path.display()))?;
+    let listener = StdUnixListener::bind(path)
+        .with_context(|| format!("Could not bind to socket {}", path.display()))?;
     sys::chmod(path, mode).with_context(|| format!("cannot set mode of {}", path.display()))?;
     if group.is_some() {
-        sys::chown(path, None, group).with_context(|| format!("cannot set group of {}", path.display()))?;
+        sys::chown(path, None, group)
+            .with_context(|| format!("cannot set group of {}", path.display()))?;
     }
     let inode = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
-    Ok((listener, BoundSocket { path: path.to_path_buf(), inode }))
+    Ok((
+        listener,
+        BoundSocket {
+            path: path.to_path_buf(),
+            inode,
+        },
+    ))
 }
 
 fn write_pidfile(path: &Path) -> Result<()> {
@@ -248,7 +297,8 @@ fn write_pidfile(path: &Path) -> Result<()> {
         .mode(0o644)
         .open(path)
         .with_context(|| format!("Error in pidfile creation: {}", path.display()))?;
-    writeln!(f, "{}", std::process::id()).with_context(|| format!("cannot write pidfile {}", path.display()))
+    writeln!(f, "{}", std::process::id())
+        .with_context(|| format!("cannot write pidfile {}", path.display()))
 }
 
 fn absolute(path: PathBuf) -> Result<PathBuf> {

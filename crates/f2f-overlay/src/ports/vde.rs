@@ -79,7 +79,10 @@ enum HandshakeError {
     #[error("request timed out after {got} bytes (truncated request)")]
     Timeout { got: usize },
     #[error("{kind}: {source}")]
-    Bad { kind: &'static str, source: RequestError },
+    Bad {
+        kind: &'static str,
+        source: RequestError,
+    },
     #[error("client socket {path:?} is not readable and writable by the switch: {source}")]
     Access { path: PathBuf, source: nix::Error },
     #[error("{0}")]
@@ -165,20 +168,43 @@ impl VdeServer {
         }
         info!(port, endpoint = id, descr = %request.description, "endpoint attached");
         let close = Arc::new(Notify::new());
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).insert(
-            id,
-            LiveEndpoint { port, path: path.clone(), close: Arc::clone(&close) },
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                id,
+                LiveEndpoint {
+                    port,
+                    path: path.clone(),
+                    close: Arc::clone(&close),
+                },
+            );
+        self.datapath.add_sink(
+            port,
+            Sink {
+                endpoint: id,
+                socket: Arc::clone(&data),
+            },
         );
-        self.datapath.add_sink(port, Sink { endpoint: id, socket: Arc::clone(&data) });
         self.pump(port, id, ctl, &data, &close).await;
         self.datapath.remove_sink(port, id);
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
         self.detach(port, id, &path);
         info!(port, endpoint = id, "endpoint detached");
     }
 
     /// Forward the endpoint's datagrams until its control stream closes.
-    async fn pump(&self, port: PortId, id: u32, mut ctl: UnixStream, data: &UnixDatagram, close: &Notify) {
+    async fn pump(
+        &self,
+        port: PortId,
+        id: u32,
+        mut ctl: UnixStream,
+        data: &UnixDatagram,
+        close: &Notify,
+    ) {
         let mut buf = vec![0u8; RECV_BUF];
         let mut scratch = Scratch::default();
         let mut ctl_buf = [0u8; 256];
@@ -216,22 +242,43 @@ impl VdeServer {
     }
 
     /// Attach in the core and create the endpoint's data socket.
-    async fn attach(&self, id: u32, req: &Request) -> Result<(PortId, Arc<UnixDatagram>, PathBuf), HandshakeError> {
+    async fn attach(
+        &self,
+        id: u32,
+        req: &Request,
+    ) -> Result<(PortId, Arc<UnixDatagram>, PathBuf), HandshakeError> {
         let client = PathBuf::from(OsStr::from_bytes(&req.sock_path));
-        nix::unistd::access(&client, AccessFlags::R_OK | AccessFlags::W_OK)
-            .map_err(|source| HandshakeError::Access { path: client.clone(), source })?;
+        nix::unistd::access(&client, AccessFlags::R_OK | AccessFlags::W_OK).map_err(|source| {
+            HandshakeError::Access {
+                path: client.clone(),
+                source,
+            }
+        })?;
         let user = std::fs::metadata(&client).map(|m| m.uid()).unwrap_or(0);
-        let groups = if user == 0 { Vec::new() } else { sys::groups_of(user) };
+        let groups = if user == 0 {
+            Vec::new()
+        } else {
+            sys::groups_of(user)
+        };
         let port = match (req.kind, req.port) {
             (RequestKind::NewPort0, _) => PortRequest::Zero,
             (RequestKind::NewControl, 0) => PortRequest::Any,
             (RequestKind::NewControl, n) => PortRequest::Number(n),
         };
-        let endpoint = Endpoint { id, module: "unix prog", description: req.description.clone(), user };
+        let endpoint = Endpoint {
+            id,
+            module: "unix prog",
+            description: req.description.clone(),
+            user,
+        };
         let port = self
             .datapath
             .lock()
-            .attach(AttachRequest { port, endpoint, groups })
+            .attach(AttachRequest {
+                port,
+                endpoint,
+                groups,
+            })
             .map_err(HandshakeError::Attach)?;
         match self.data_socket(port, &client, user) {
             Ok((sock, path)) => Ok((port, Arc::new(sock), path)),
@@ -243,11 +290,27 @@ impl VdeServer {
     }
 
     /// Create `DIR/NNN.F`, connected to the client, with vde_switch's modes.
-    fn data_socket(&self, port: PortId, client: &Path, user: u32) -> Result<(UnixDatagram, PathBuf), HandshakeError> {
-        let err = |path: &Path, source: io::Error| HandshakeError::DataSocket { path: path.to_path_buf(), source };
-        let fd: OwnedFd = socket::socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
-            .map_err(|e| err(&self.policy.dir, e.into()))?;
-        let path = self.policy.dir.join(format!("{:03}.{}", port, fd.as_raw_fd()));
+    fn data_socket(
+        &self,
+        port: PortId,
+        client: &Path,
+        user: u32,
+    ) -> Result<(UnixDatagram, PathBuf), HandshakeError> {
+        let err = |path: &Path, source: io::Error| HandshakeError::DataSocket {
+            path: path.to_path_buf(),
+            source,
+        };
+        let fd: OwnedFd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| err(&self.policy.dir, e.into()))?;
+        let path = self
+            .policy
+            .dir
+            .join(format!("{:03}.{}", port, fd.as_raw_fd()));
         let _ = std::fs::remove_file(&path);
         let addr = UnixAddr::new(&path).map_err(|e| err(&path, e.into()))?;
         socket::bind(fd.as_raw_fd(), &addr).map_err(|e| err(&path, e.into()))?;
@@ -258,8 +321,13 @@ impl VdeServer {
         }
         // vde_switch: as root the socket belongs to the client's user with the
         // owner bits of the mode; otherwise the mode as given (§4.3).
-        let (mode, owner) = if sys::is_root() { (self.policy.mode & 0o700, Some(user)) } else { (self.policy.mode, None) };
-        let applied = sys::chmod(&path, mode).and_then(|()| sys::chown(&path, owner, self.policy.group));
+        let (mode, owner) = if sys::is_root() {
+            (self.policy.mode & 0o700, Some(user))
+        } else {
+            (self.policy.mode, None)
+        };
+        let applied =
+            sys::chmod(&path, mode).and_then(|()| sys::chown(&path, owner, self.policy.group));
         if let Err(e) = applied {
             let _ = std::fs::remove_file(&path);
             return Err(err(&path, e));
@@ -299,7 +367,10 @@ async fn read_request(ctl: &mut UnixStream) -> Result<Request, HandshakeError> {
             return Err(if got == 0 {
                 HandshakeError::ClosedEarly
             } else {
-                HandshakeError::Truncated { got, needed: vde::REQUEST_HEADER_LEN }
+                HandshakeError::Truncated {
+                    got,
+                    needed: vde::REQUEST_HEADER_LEN,
+                }
             });
         }
         got += n;
@@ -308,11 +379,19 @@ async fn read_request(ctl: &mut UnixStream) -> Result<Request, HandshakeError> {
         match Request::parse(have) {
             Ok(req) => return Ok(req),
             Err(RequestError::Truncated { .. }) => continue,
-            Err(source) => return Err(HandshakeError::Bad { kind: error_kind(&source), source }),
+            Err(source) => {
+                return Err(HandshakeError::Bad {
+                    kind: error_kind(&source),
+                    source,
+                })
+            }
         }
     }
     let have = buf.get(..got).unwrap_or(&[]);
-    Request::parse(have).map_err(|source| HandshakeError::Bad { kind: error_kind(&source), source })
+    Request::parse(have).map_err(|source| HandshakeError::Bad {
+        kind: error_kind(&source),
+        source,
+    })
 }
 
 /// A fixed phrase per refusal, for logs that scripts and tests can match.
@@ -325,5 +404,8 @@ fn error_kind(err: &RequestError) -> &'static str {
         RequestError::BadFamily { .. } => "bad socket address family",
         RequestError::EmptyPath => "empty client socket path",
         RequestError::TooLong { .. } => "request too long",
+        RequestError::PathTooLong { .. } | RequestError::NulInPath { .. } => {
+            "bad client socket path"
+        }
     }
 }
