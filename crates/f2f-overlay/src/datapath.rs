@@ -21,13 +21,26 @@ use crate::clock::Clock;
 /// The switch as the shell holds it.
 pub type CoreSwitch = Switch<RandomState>;
 
-/// One endpoint's outgoing socket.
+/// Where the frames for one endpoint go. Implementations never block: a full
+/// destination answers `WouldBlock` and the copy is dropped and counted.
+pub trait FrameSink: Send + Sync + std::fmt::Debug {
+    /// Hand one frame to the endpoint without waiting.
+    fn try_send(&self, frame: &[u8]) -> io::Result<()>;
+}
+
+impl FrameSink for UnixDatagram {
+    fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+        UnixDatagram::try_send(self, frame).map(drop)
+    }
+}
+
+/// One endpoint's outgoing side.
 #[derive(Clone, Debug)]
 pub struct Sink {
     /// The endpoint id (`port/print`'s "endpoint ID").
     pub endpoint: u32,
-    /// Connected datagram socket towards the client.
-    pub socket: Arc<UnixDatagram>,
+    /// Where its frames go.
+    pub socket: Arc<dyn FrameSink>,
 }
 
 /// Buffers a receive loop reuses for every frame (no per-frame allocation).

@@ -31,7 +31,7 @@ use tokio::net::{UnixDatagram, UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use crate::datapath::{Datapath, Scratch, Sink};
+use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::sys;
 
 /// How long a client may take to send its request.
@@ -183,7 +183,7 @@ impl VdeServer {
             port,
             Sink {
                 endpoint: id,
-                socket: Arc::clone(&data),
+                socket: Arc::clone(&data) as Arc<dyn FrameSink>,
             },
         );
         self.pump(port, id, ctl, &data, &close).await;
