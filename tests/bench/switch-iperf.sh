@@ -65,13 +65,18 @@ die() { log "error: $*"; exit 1; }
 RUN_PIDS=()
 RUN_NS=()
 
-track_pid() { RUN_PIDS+=("$1"); }
+# Each run also lists its PIDs and namespaces in files in its RUN_DIR, so that the main shell
+# can still clean up if the run's subshell had to be killed before its own trap ran.
+track_pid() {
+    RUN_PIDS+=("$1")
+    echo "$1" >>"$RUN_DIR/.pids"
+}
 
-stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
+stop_pid() { # PID [GRACE_SECONDS=3]: TERM, wait, then KILL; reap if it is our child
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
+    for ((i = 0; i < ${2:-3} * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -82,6 +87,7 @@ stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
 make_ns() { # NAME: create a namespace with lo up, registered for deletion
     ip netns add "$1"
     RUN_NS+=("$1")
+    echo "$1" >>"$RUN_DIR/.netns"
     ip -n "$1" link set lo up
 }
 
@@ -98,7 +104,11 @@ HOST_LINKS=()
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "${RUN_SHELL:-}" ]; then stop_pid "$RUN_SHELL"; fi  # its own trap cleans up its run
+    if [ -n "${RUN_SHELL:-}" ]; then
+        stop_pid "$RUN_SHELL" 15 # its own trap cleans up its run; if it could not, do it here
+        mapfile -t RUN_PIDS < <(cat "$RUN_DIR/.pids" 2>/dev/null)
+        mapfile -t RUN_NS < <(cat "$RUN_DIR/.netns" 2>/dev/null)
+    fi
     cleanup_run
     [ "$rc" = 0 ] || log "exit status $rc; raw results in $OUT_DIR"
     exit "$rc"
@@ -117,7 +127,7 @@ wait_for() { # SECONDS DESCRIPTION CMD...: poll CMD every 50 ms until it succeed
 }
 
 cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /proc/PID/stat)
-    local pid sum=0 st
+    local pid sum=0 st f
     for pid in "$@"; do
         st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         st=${st##*) }                       # the command name may hold spaces or ')'
@@ -128,7 +138,7 @@ cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /pr
 }
 
 thread_ticks() { # PID: "TID COMM utime stime" per thread, cumulative (for the raw results)
-    local t st
+    local t st f
     for t in /proc/"$1"/task/*; do
         st=$(cat "$t/stat" 2>/dev/null) || continue
         read -r -a f <<<"${st##*) }"
