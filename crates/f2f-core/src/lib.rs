@@ -9,7 +9,8 @@
 //! Modules:
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
-//! - [`wire`]: byte formats (VDE control records, stream framing).
+//! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
+//! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
@@ -20,5 +21,6 @@
 )]
 
 pub mod mac;
+pub mod stp;
 pub mod time;
 pub mod wire;
