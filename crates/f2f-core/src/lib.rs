@@ -11,6 +11,7 @@
 //! - [`mac`]: Ethernet addresses.
 //! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
 //! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
+//! - `sim` (tests, feature `sim`): switches on an in-memory network.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
@@ -21,6 +22,8 @@
 )]
 
 pub mod mac;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod stp;
 pub mod time;
 pub mod wire;

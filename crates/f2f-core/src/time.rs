@@ -83,7 +83,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -94,9 +99,15 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Instant::from_secs(10);
-        assert_eq!(t + Duration::from_millis(1500), Instant::from_millis(11_500));
+        assert_eq!(
+            t + Duration::from_millis(1500),
+            Instant::from_millis(11_500)
+        );
         assert_eq!(Instant::from_secs(1) - t, Duration::ZERO);
         assert_eq!(t - Instant::from_secs(4), Duration::from_secs(6));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(u64::MAX)
+        );
     }
 }

@@ -112,6 +112,10 @@ pub const MAX_AGE_HOPS: u16 = 40;
 pub const DEFAULT_COST: u32 = 20_000_000;
 /// A received topology change is passed on at most once per this period.
 pub const TC_HOLD: Duration = Duration::from_secs(1);
+/// Minimum spacing of BPDUs on one port outside hellos (802.1D-2004
+/// §17.13.12 TxHoldCount serves the same purpose): what changes faster is
+/// coalesced into one BPDU carrying the latest state.
+pub const TX_GAP: Duration = Duration::from_millis(10);
 /// Highest VLAN id with a tree (vde_switch: 4095 is NOVLAN).
 pub const MAX_VLAN: u16 = 4094;
 /// Default bound of the transmit and event queues.
@@ -523,6 +527,7 @@ impl Stp {
                 self.act(now, vlan, None, out, Extra::default());
             }
         }
+        self.send_pending(now);
         match self.next_hello {
             Some(at) if at <= now => {
                 let mut next = at + HELLO;
@@ -531,7 +536,7 @@ impl Stp {
                 }
                 self.next_hello = Some(next);
                 for &vlan in &vlans {
-                    self.hello(vlan);
+                    self.hello(now, vlan);
                 }
             }
             Some(_) => {}
@@ -545,10 +550,15 @@ impl Stp {
             return None;
         }
         let expiry = self.trees.values().filter_map(Tree::next_expiry).min();
-        match (self.next_hello, expiry) {
-            (Some(h), Some(e)) => Some(h.min(e)),
-            (h, e) => h.or(e),
-        }
+        let pending = self
+            .trees
+            .values()
+            .flat_map(|t| t.ports.values().filter_map(tree::Port::pending_at))
+            .min();
+        [self.next_hello, expiry, pending]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next BPDU to send.
@@ -576,7 +586,7 @@ impl Stp {
             self.arm(now);
             let vlans: Vec<u16> = self.trees.keys().copied().collect();
             for vlan in vlans {
-                self.hello(vlan);
+                self.hello(now, vlan);
             }
         } else {
             self.next_hello = None;
@@ -724,38 +734,80 @@ impl Stp {
             }
         }
         for (port, tc) in sends {
-            self.send(vlan, port, false, tc);
+            self.send(now, vlan, port, tc);
         }
     }
 
-    /// Periodic BPDUs (agreement set) on every non-edge port of `vlan`.
-    fn hello(&mut self, vlan: u16) {
-        let ports: Vec<u16> = match self.trees.get(&vlan) {
+    /// Periodic BPDUs (agreement set) on every non-edge port of `vlan`; they
+    /// also carry any BPDU owed there.
+    fn hello(&mut self, now: Instant, vlan: u16) {
+        let ports: Vec<(u16, bool)> = match self.trees.get_mut(&vlan) {
             Some(t) => t
                 .ports
-                .iter()
+                .iter_mut()
                 .filter(|(_, p)| !p.edge)
-                .map(|(n, _)| *n)
+                .map(|(n, p)| (*n, p.pending.take().unwrap_or(false)))
                 .collect(),
             None => return,
         };
-        for port in ports {
-            self.send(vlan, port, true, false);
+        for (port, tc) in ports {
+            self.emit(now, vlan, port, true, tc);
+        }
+    }
+
+    /// Send a BPDU on `port` now, or once [`TX_GAP`] has passed since the
+    /// last one (the state is read when it goes).
+    fn send(&mut self, now: Instant, vlan: u16, port: u16, tc: bool) {
+        let Some(p) = self
+            .trees
+            .get_mut(&vlan)
+            .and_then(|t| t.ports.get_mut(&port))
+        else {
+            return;
+        };
+        let free = match p.last_tx {
+            None => true,
+            Some(t) => t + TX_GAP <= now,
+        };
+        if free && p.pending.is_none() {
+            self.emit(now, vlan, port, false, tc);
+        } else {
+            p.pending = Some(p.pending.unwrap_or(false) || tc);
+        }
+    }
+
+    /// Send the BPDUs owed whose time has come.
+    fn send_pending(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (&vlan, tree) in &mut self.trees {
+            for (&port, p) in &mut tree.ports {
+                if p.pending_at().is_some_and(|at| at <= now) {
+                    due.push((vlan, port, p.pending.take().unwrap_or(false)));
+                }
+            }
+        }
+        for (vlan, port, tc) in due {
+            self.emit(now, vlan, port, false, tc);
         }
     }
 
     /// Queue one BPDU for `port` of `vlan` with the flags vde_switch would
     /// set (`STP_FLAGS`).
-    fn send(&mut self, vlan: u16, port: u16, agreement: bool, tc: bool) {
+    fn emit(&mut self, now: Instant, vlan: u16, port: u16, agreement: bool, tc: bool) {
         let me = self.id;
-        let Some(tree) = self.trees.get(&vlan) else {
+        let Some(tree) = self.trees.get_mut(&vlan) else {
             return;
         };
-        let Some(p) = tree.ports.get(&port) else {
-            return;
-        };
-        let forwarding = p.state == PortState::Forwarding;
+        let root_id = tree.root_id(me);
+        let root_cost = tree.root_cost();
+        let age = tree.age();
         let root_port = tree.root_port() == Some(port);
+        let Some(p) = tree.ports.get_mut(&port) else {
+            return;
+        };
+        p.last_tx = Some(now);
+        p.pending = None;
+        let forwarding = p.state == PortState::Forwarding;
         let flags = BpduFlags::compose(
             p.role == Role::Alternate,
             root_port,
@@ -768,11 +820,11 @@ impl Stp {
             src: me.mac,
             vlan: p.tagged.then_some(vlan),
             flags,
-            root: tree.root_id(me),
-            root_cost: tree.root_cost(),
+            root: root_id,
+            root_cost,
             bridge: me,
             port_id: vde_port_id(port),
-            message_age: tree.age(),
+            message_age: age,
             max_age: MAX_AGE_HOPS,
             hello_time: 4,
             forward_delay: 0,

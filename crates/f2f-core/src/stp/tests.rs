@@ -26,13 +26,27 @@ fn events(s: &mut Stp) -> Vec<StpEvent> {
 }
 
 /// Cables between two switches: (port on a, port on b). Deliver every queued
-/// BPDU instantly until both are quiet.
-fn exchange(now: Instant, a: &mut Stp, b: &mut Stp, cables: &[(u16, u16)]) {
+/// BPDU instantly, and the paced ones when due, until both are quiet (no
+/// deadline but the hello or an expiry left within 100 ms).
+fn exchange(start: Instant, a: &mut Stp, b: &mut Stp, cables: &[(u16, u16)]) -> Instant {
+    let mut now = start;
     for _ in 0..1000 {
         let from_a = drain(a);
         let from_b = drain(b);
         if from_a.is_empty() && from_b.is_empty() {
-            return;
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(at) if at <= start + Duration::from_millis(100) => {
+                    now = now.max(at);
+                    a.handle_timeout(now);
+                    b.handle_timeout(now);
+                    continue;
+                }
+                _ => return now,
+            }
         }
         for tx in from_a {
             if let Some(&(_, pb)) = cables.iter().find(|(pa, _)| *pa == tx.port) {
@@ -205,6 +219,13 @@ fn silent_neighbour_is_forgotten_after_twelve_seconds() {
     s.handle_bpdu(t(1), 0, 2, &other);
     assert_eq!(s.role(0, 1), Some(Role::Root));
     assert_eq!(s.role(0, 2), Some(Role::Alternate));
+    // A BPDU owed on port 1 goes after the pacing gap, then the hello.
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(t(1) + TX_GAP));
+    s.handle_timeout(t(1) + TX_GAP);
+    let paced = drain(&mut s);
+    assert_eq!(paced.len(), 1);
+    assert_eq!(paced[0].port, 1);
     assert_eq!(s.poll_timeout(), Some(t(4)));
     s.handle_timeout(t(4));
     // Port 2 keeps hearing, port 1 goes silent.
@@ -293,6 +314,7 @@ fn topology_change_flushes_and_is_passed_on_once_per_hold() {
     child.root_cost = 2 * DEFAULT_COST;
     s.handle_bpdu(t(0), 0, 2, &child);
     assert_eq!(s.role(0, 2), Some(Role::Designated));
+    s.handle_timeout(t(1)); // the paced BPDUs go
     drain(&mut s);
     events(&mut s);
     s.handle_bpdu(t(10), 0, 1, &from_root(root, 0x7d));

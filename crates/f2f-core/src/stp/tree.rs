@@ -89,6 +89,11 @@ pub(super) struct Port {
     pub neighbour: Neighbour,
     pub role: Role,
     pub state: PortState,
+    /// When we last sent a BPDU here.
+    pub last_tx: Option<Instant>,
+    /// A BPDU is owed here once [`super::TX_GAP`] has passed since
+    /// `last_tx`; `Some(true)` when it must carry a topology change.
+    pub pending: Option<bool>,
 }
 
 impl Port {
@@ -100,7 +105,15 @@ impl Port {
             neighbour: Neighbour::Silent,
             role: Role::Designated,
             state: PortState::Forwarding,
+            last_tx: None,
+            pending: None,
         }
+    }
+
+    /// When the BPDU owed here may go, if one is owed.
+    pub fn pending_at(&self) -> Option<Instant> {
+        self.pending?;
+        Some(self.last_tx.map_or(Instant::ZERO, |t| t + super::TX_GAP))
     }
 
     /// The neighbour speaks FSTP (vde_switch's `FSTP_ACTIVE`).
