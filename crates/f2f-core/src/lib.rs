@@ -12,6 +12,7 @@
 //! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
 //! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
 //! - `sim` (tests, feature `sim`): switches on an in-memory network.
+//! - `fuzzing` (cfg `fuzzing` or feature `fuzzing`): fuzz-target entry points.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
@@ -21,6 +22,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(any(fuzzing, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod mac;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

@@ -805,8 +805,13 @@ impl Stp {
         let Some(p) = tree.ports.get_mut(&port) else {
             return;
         };
-        p.last_tx = Some(now);
         p.pending = None;
+        if p.edge {
+            // Nothing goes out of an edge port, not even a BPDU owed from
+            // before it became one.
+            return;
+        }
+        p.last_tx = Some(now);
         let forwarding = p.state == PortState::Forwarding;
         let flags = BpduFlags::compose(
             p.role == Role::Alternate,
