@@ -114,6 +114,10 @@ pub fn stp_ops(data: &[u8]) {
     });
     let mut now = Instant::ZERO;
     for _ in 0..2048 {
+        // `arbitrary` keeps producing zeros once the data runs out.
+        if u.is_empty() {
+            break;
+        }
         let Ok(op) = Op::arbitrary(&mut u) else {
             break;
         };
