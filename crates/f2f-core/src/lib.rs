@@ -9,8 +9,9 @@
 //! Modules:
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
-//! - [`wire`]: byte formats: the VDE control handshake records
-//!   ([`wire::vde`]) and length-prefixed stream framing ([`wire::stream`]).
+//! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
+//! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
+//! - `sim` (tests, feature `sim`): switches on an in-memory network.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
@@ -27,6 +28,9 @@ pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+pub mod stp;
 pub mod switch;
 pub mod time;
 pub mod wire;
