@@ -13,8 +13,10 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+pub mod dhcp;
 pub mod mac;
 pub mod time;

@@ -1,0 +1,313 @@
+//! A scripted DHCP client's frames, for tests, the simulator, the fuzzer and
+//! the benchmark: build requests as a client would send them and read the
+//! server's replies. Not a client state machine.
+
+use std::net::Ipv4Addr;
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+};
+
+use crate::mac::MacAddr;
+
+use super::frame::{CLIENT_PORT, SERVER_PORT};
+
+/// One client message and how it is addressed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientMessage {
+    /// Option 53.
+    pub kind: DhcpMessageType,
+    /// `chaddr` and Ethernet source.
+    pub mac: MacAddr,
+    /// `xid`.
+    pub xid: u32,
+    /// `ciaddr`.
+    pub ciaddr: Ipv4Addr,
+    /// Option 50.
+    pub requested_ip: Option<Ipv4Addr>,
+    /// Option 54.
+    pub server_id: Option<Ipv4Addr>,
+    /// Broadcast bit.
+    pub broadcast: bool,
+    /// Parameter request list (option 55).
+    pub parameter_list: Option<Vec<u8>>,
+    /// IPv4 source (0.0.0.0 before a client has an address).
+    pub ip_src: Ipv4Addr,
+    /// IPv4 destination.
+    pub ip_dst: Ipv4Addr,
+    /// Ethernet destination.
+    pub eth_dst: MacAddr,
+}
+
+impl ClientMessage {
+    fn broadcast(kind: DhcpMessageType, mac: MacAddr, xid: u32) -> ClientMessage {
+        ClientMessage {
+            kind,
+            mac,
+            xid,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            requested_ip: None,
+            server_id: None,
+            broadcast: false,
+            parameter_list: Some(vec![1, 3, 6, 51, 54]),
+            ip_src: Ipv4Addr::UNSPECIFIED,
+            ip_dst: Ipv4Addr::BROADCAST,
+            eth_dst: MacAddr::BROADCAST,
+        }
+    }
+
+    /// DHCPDISCOVER (INIT).
+    pub fn discover(mac: MacAddr, xid: u32) -> ClientMessage {
+        Self::broadcast(DhcpMessageType::Discover, mac, xid)
+    }
+
+    /// DHCPREQUEST in SELECTING: take `ip` offered by `server`.
+    pub fn select(mac: MacAddr, xid: u32, ip: Ipv4Addr, server: Ipv4Addr) -> ClientMessage {
+        ClientMessage {
+            requested_ip: Some(ip),
+            server_id: Some(server),
+            ..Self::broadcast(DhcpMessageType::Request, mac, xid)
+        }
+    }
+
+    /// DHCPREQUEST in INIT-REBOOT: "may I keep `ip`?".
+    pub fn init_reboot(mac: MacAddr, xid: u32, ip: Ipv4Addr) -> ClientMessage {
+        ClientMessage {
+            requested_ip: Some(ip),
+            ..Self::broadcast(DhcpMessageType::Request, mac, xid)
+        }
+    }
+
+    /// DHCPREQUEST in RENEWING: unicast to the server from `ciaddr`.
+    pub fn renew(
+        mac: MacAddr,
+        xid: u32,
+        ciaddr: Ipv4Addr,
+        server_ip: Ipv4Addr,
+        server_mac: MacAddr,
+    ) -> ClientMessage {
+        ClientMessage {
+            ciaddr,
+            ip_src: ciaddr,
+            ip_dst: server_ip,
+            eth_dst: server_mac,
+            ..Self::broadcast(DhcpMessageType::Request, mac, xid)
+        }
+    }
+
+    /// DHCPREQUEST in REBINDING: broadcast from `ciaddr`.
+    pub fn rebind(mac: MacAddr, xid: u32, ciaddr: Ipv4Addr) -> ClientMessage {
+        ClientMessage {
+            ciaddr,
+            ip_src: ciaddr,
+            ..Self::broadcast(DhcpMessageType::Request, mac, xid)
+        }
+    }
+
+    /// DHCPRELEASE of `ciaddr`, unicast to the server.
+    pub fn release(
+        mac: MacAddr,
+        xid: u32,
+        ciaddr: Ipv4Addr,
+        server_ip: Ipv4Addr,
+        server_mac: MacAddr,
+    ) -> ClientMessage {
+        ClientMessage {
+            kind: DhcpMessageType::Release,
+            server_id: Some(server_ip),
+            parameter_list: None,
+            ..Self::renew(mac, xid, ciaddr, server_ip, server_mac)
+        }
+    }
+
+    /// DHCPDECLINE of `ip` (broadcast).
+    pub fn decline(mac: MacAddr, xid: u32, ip: Ipv4Addr, server_ip: Ipv4Addr) -> ClientMessage {
+        ClientMessage {
+            requested_ip: Some(ip),
+            server_id: Some(server_ip),
+            parameter_list: None,
+            ..Self::broadcast(DhcpMessageType::Decline, mac, xid)
+        }
+    }
+
+    /// DHCPINFORM from a client configured by hand with `ciaddr`.
+    pub fn inform(mac: MacAddr, xid: u32, ciaddr: Ipv4Addr) -> ClientMessage {
+        ClientMessage {
+            ciaddr,
+            ip_src: ciaddr,
+            ..Self::broadcast(DhcpMessageType::Inform, mac, xid)
+        }
+    }
+
+    /// The whole Ethernet frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let repr = DhcpRepr {
+            message_type: self.kind,
+            transaction_id: self.xid,
+            secs: 0,
+            client_hardware_address: EthernetAddress(self.mac.0),
+            client_ip: self.ciaddr,
+            your_ip: Ipv4Addr::UNSPECIFIED,
+            server_ip: Ipv4Addr::UNSPECIFIED,
+            router: None,
+            subnet_mask: None,
+            relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+            broadcast: self.broadcast,
+            requested_ip: self.requested_ip,
+            client_identifier: Some(EthernetAddress(self.mac.0)),
+            server_identifier: self.server_id,
+            parameter_request_list: self.parameter_list.as_deref(),
+            dns_servers: None,
+            max_size: Some(1500),
+            lease_duration: None,
+            renew_duration: None,
+            rebind_duration: None,
+            additional_options: &[],
+        };
+        let dhcp_len = repr.buffer_len();
+        let udp_len = 8 + dhcp_len;
+        let ip = Ipv4Repr {
+            src_addr: self.ip_src,
+            dst_addr: self.ip_dst,
+            next_header: IpProtocol::Udp,
+            payload_len: udp_len,
+            hop_limit: 64,
+        };
+        let mut frame = vec![0u8; 14 + 20 + udp_len];
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress(self.mac.0),
+            dst_addr: EthernetAddress(self.eth_dst.0),
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let caps = ChecksumCapabilities::default();
+        eth.emit(&mut EthernetFrame::new_unchecked(frame.as_mut_slice()));
+        let (_, body) = frame.split_at_mut(14);
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut *body), &caps);
+        let (_, udp_buf) = body.split_at_mut(20);
+        UdpRepr {
+            src_port: CLIENT_PORT,
+            dst_port: SERVER_PORT,
+        }
+        .emit(
+            &mut UdpPacket::new_unchecked(udp_buf),
+            &IpAddress::Ipv4(self.ip_src),
+            &IpAddress::Ipv4(self.ip_dst),
+            dhcp_len,
+            |buf| {
+                let _ = repr.emit(&mut DhcpPacket::new_unchecked(buf));
+            },
+            &caps,
+        );
+        frame
+    }
+}
+
+/// A server reply as a client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerReply {
+    /// OFFER, ACK or NAK.
+    pub kind: DhcpMessageType,
+    /// Ethernet destination.
+    pub eth_dst: MacAddr,
+    /// Ethernet source.
+    pub eth_src: MacAddr,
+    /// IPv4 source.
+    pub ip_src: Ipv4Addr,
+    /// IPv4 destination.
+    pub ip_dst: Ipv4Addr,
+    /// `xid`.
+    pub xid: u32,
+    /// `chaddr`.
+    pub chaddr: MacAddr,
+    /// `ciaddr`.
+    pub ciaddr: Ipv4Addr,
+    /// `yiaddr`.
+    pub yiaddr: Ipv4Addr,
+    /// Broadcast bit.
+    pub broadcast: bool,
+    /// Option 54.
+    pub server_id: Option<Ipv4Addr>,
+    /// Option 51.
+    pub lease_secs: Option<u32>,
+    /// Option 58.
+    pub t1: Option<u32>,
+    /// Option 59.
+    pub t2: Option<u32>,
+    /// Option 1.
+    pub subnet_mask: Option<Ipv4Addr>,
+    /// Option 3.
+    pub router: Option<Ipv4Addr>,
+    /// Option 6.
+    pub dns: Vec<Ipv4Addr>,
+    /// Option 56.
+    pub message: Option<String>,
+    /// Option 61, raw.
+    pub client_id: Option<Vec<u8>>,
+    /// Length of the DHCP message (UDP payload).
+    pub dhcp_len: usize,
+}
+
+/// Reads a DHCP reply frame from the server (UDP 67 → 68); `None` for
+/// anything else or anything broken (including a bad checksum).
+pub fn parse_reply(frame: &[u8]) -> Option<ServerReply> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let caps = ChecksumCapabilities::default();
+    let ip_packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let ip = Ipv4Repr::parse(&ip_packet, &caps).ok()?;
+    if ip.next_header != IpProtocol::Udp {
+        return None;
+    }
+    let udp_packet = UdpPacket::new_checked(ip_packet.payload()).ok()?;
+    let src = IpAddress::Ipv4(ip.src_addr);
+    let dst = IpAddress::Ipv4(ip.dst_addr);
+    let udp = UdpRepr::parse(&udp_packet, &src, &dst, &caps).ok()?;
+    if (udp.src_port, udp.dst_port) != (SERVER_PORT, CLIENT_PORT) || udp_packet.checksum() == 0 {
+        return None;
+    }
+    let payload = udp_packet.payload();
+    let packet = DhcpPacket::new_checked(payload).ok()?;
+    let repr = DhcpRepr::parse(&packet).ok()?;
+    let mut reply = ServerReply {
+        kind: repr.message_type,
+        eth_dst: MacAddr(eth.dst_addr().0),
+        eth_src: MacAddr(eth.src_addr().0),
+        ip_src: ip.src_addr,
+        ip_dst: ip.dst_addr,
+        xid: repr.transaction_id,
+        chaddr: MacAddr(repr.client_hardware_address.0),
+        ciaddr: repr.client_ip,
+        yiaddr: repr.your_ip,
+        broadcast: repr.broadcast,
+        server_id: repr.server_identifier,
+        lease_secs: repr.lease_duration,
+        t1: repr.renew_duration,
+        t2: repr.rebind_duration,
+        subnet_mask: repr.subnet_mask,
+        router: repr.router,
+        dns: Vec::new(),
+        message: None,
+        client_id: None,
+        dhcp_len: payload.len(),
+    };
+    for option in packet.options() {
+        match option.kind {
+            6 => {
+                reply.dns = option
+                    .data
+                    .chunks_exact(4)
+                    .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+                    .map(Ipv4Addr::from)
+                    .collect()
+            }
+            56 => reply.message = Some(String::from_utf8_lossy(option.data).into_owned()),
+            61 => reply.client_id = Some(option.data.to_vec()),
+            _ => {}
+        }
+    }
+    Some(reply)
+}
