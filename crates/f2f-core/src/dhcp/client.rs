@@ -311,3 +311,66 @@ pub fn parse_reply(frame: &[u8]) -> Option<ServerReply> {
     }
     Some(reply)
 }
+
+/// Watches the wire from outside and checks the promise the server makes:
+/// an address acknowledged to one MAC is never offered or acknowledged to
+/// another until that lease ended, was released, declined or moved.
+#[derive(Clone, Debug, Default)]
+pub struct Referee {
+    /// Address → (MAC, end of its lease) from every ACK seen.
+    claims: std::collections::BTreeMap<Ipv4Addr, (MacAddr, crate::time::Instant)>,
+}
+
+impl Referee {
+    /// A referee that has seen nothing.
+    pub fn new() -> Referee {
+        Referee::default()
+    }
+
+    /// A client sent `msg`: a RELEASE or DECLINE ends its claim.
+    pub fn client_sent(&mut self, msg: &ClientMessage) {
+        let ip = match msg.kind {
+            DhcpMessageType::Release => msg.ciaddr,
+            DhcpMessageType::Decline => match msg.requested_ip {
+                Some(ip) => ip,
+                None => return,
+            },
+            _ => return,
+        };
+        if self.claims.get(&ip).is_some_and(|(mac, _)| *mac == msg.mac) {
+            self.claims.remove(&ip);
+        }
+    }
+
+    /// The server sent `reply` at `now`; an error describes a broken promise.
+    pub fn server_sent(
+        &mut self,
+        now: crate::time::Instant,
+        reply: &ServerReply,
+    ) -> Result<(), String> {
+        let ip = reply.yiaddr;
+        if ip.is_unspecified()
+            || !matches!(reply.kind, DhcpMessageType::Offer | DhcpMessageType::Ack)
+        {
+            return Ok(());
+        }
+        if let Some((owner, end)) = self.claims.get(&ip) {
+            if *owner != reply.chaddr && now < *end {
+                return Err(format!(
+                    "{:?} of {ip} to {} at {now} while leased to {owner} until {end}",
+                    reply.kind, reply.chaddr
+                ));
+            }
+        }
+        if reply.kind == DhcpMessageType::Ack {
+            let secs = u64::from(reply.lease_secs.unwrap_or(0));
+            // A MAC holds one address: an ACK for a new one frees the old.
+            self.claims.retain(|_, (mac, _)| *mac != reply.chaddr);
+            self.claims.insert(
+                ip,
+                (reply.chaddr, now + crate::time::Duration::from_secs(secs)),
+            );
+        }
+        Ok(())
+    }
+}
