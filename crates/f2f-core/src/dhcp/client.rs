@@ -315,20 +315,39 @@ pub fn parse_reply(frame: &[u8]) -> Option<ServerReply> {
 /// Watches the wire from outside and checks the promise the server makes:
 /// an address acknowledged to one MAC is never offered or acknowledged to
 /// another until that lease ended, was released, declined or moved.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Referee {
+    server_mac: MacAddr,
+    server_ip: Ipv4Addr,
+    subnet_broadcast: Ipv4Addr,
     /// Address → (MAC, end of its lease) from every ACK seen.
     claims: std::collections::BTreeMap<Ipv4Addr, (MacAddr, crate::time::Instant)>,
 }
 
 impl Referee {
-    /// A referee that has seen nothing.
-    pub fn new() -> Referee {
-        Referee::default()
+    /// A referee for the server configured by `config`, having seen nothing.
+    pub fn new(config: &super::DhcpConfig) -> Referee {
+        Referee {
+            server_mac: config.server_mac,
+            server_ip: config.server_ip,
+            subnet_broadcast: config.subnet.broadcast(),
+            claims: std::collections::BTreeMap::new(),
+        }
     }
 
-    /// A client sent `msg`: a RELEASE or DECLINE ends its claim.
-    pub fn client_sent(&mut self, msg: &ClientMessage) {
+    /// A client sent `frame` to the server: a RELEASE or DECLINE the server
+    /// can read ends the sender's claim. The frame is read exactly as the
+    /// server reads it, so junk and mutated frames are judged alike.
+    pub fn client_sent(&mut self, frame: &[u8]) {
+        let parsed = super::frame::parse(
+            frame,
+            self.server_mac,
+            self.server_ip,
+            self.subnet_broadcast,
+        );
+        let Ok(super::frame::Inbound::Dhcp { msg, .. }) = parsed else {
+            return;
+        };
         let ip = match msg.kind {
             DhcpMessageType::Release => msg.ciaddr,
             DhcpMessageType::Decline => match msg.requested_ip {
@@ -337,7 +356,11 @@ impl Referee {
             },
             _ => return,
         };
-        if self.claims.get(&ip).is_some_and(|(mac, _)| *mac == msg.mac) {
+        if self
+            .claims
+            .get(&ip)
+            .is_some_and(|(mac, _)| *mac == msg.chaddr)
+        {
             self.claims.remove(&ip);
         }
     }

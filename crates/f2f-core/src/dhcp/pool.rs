@@ -389,6 +389,12 @@ impl Pool {
         true
     }
 
+    /// Lowers the offer cap (fuzzing reaches the eviction path with a small pool).
+    #[cfg(any(test, fuzzing, feature = "fuzzing"))]
+    pub fn set_max_offers(&mut self, max: usize) {
+        self.max_offers = max.max(1);
+    }
+
     /// How many offers are outstanding.
     pub fn offer_count(&self) -> usize {
         self.offers.len()
@@ -488,16 +494,18 @@ impl Pool {
                 return Ok((ip, None));
             }
         }
-        if let Some(&ip) = self.unowned.first() {
+        // Reserved addresses sit in the same indexes but never go to another
+        // MAC: skip them (at most one per reservation).
+        if let Some(&ip) = self.unowned.iter().find(|ip| self.is_dynamic(**ip)) {
             return Ok((ip, None));
         }
         if let Some(ip) = self.next_fresh() {
             return Ok((ip, None));
         }
-        if let Some(&(_, ip)) = self.remembered.first() {
+        if let Some(&(_, ip)) = self.remembered.iter().find(|(_, ip)| self.is_dynamic(*ip)) {
             return Ok((ip, None));
         }
-        if let Some(&(_, ip)) = self.offers.first() {
+        if let Some(&(_, ip)) = self.offers.iter().find(|(_, ip)| self.is_dynamic(*ip)) {
             let evicted = self.entry(ip).and_then(|e| e.linked_mac());
             return Ok((ip, evicted));
         }

@@ -475,6 +475,13 @@ impl DhcpServer {
         self.pool.check()
     }
 
+    /// Lowers the cap on outstanding offers below [`MAX_OFFERS`](super::MAX_OFFERS)
+    /// (at least 1), so fuzzing reaches the eviction path with a small pool.
+    #[cfg(any(test, fuzzing, feature = "fuzzing"))]
+    pub fn limit_offers(&mut self, max: usize) {
+        self.pool.set_max_offers(max);
+    }
+
     // --- DHCP ---
 
     /// One `match` on the message type (RFC 2131 §4.3).

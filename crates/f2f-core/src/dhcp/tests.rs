@@ -47,11 +47,12 @@ impl Lan {
     }
 
     fn restored(config: DhcpConfig, snapshot: Option<&LeaseSnapshot>, now: Instant) -> Lan {
+        let referee = Referee::new(&config);
         let server = DhcpServer::new(config, snapshot, now, wall(now)).unwrap();
         Lan {
             server,
             now,
-            referee: Referee::new(),
+            referee,
         }
     }
 
@@ -63,8 +64,9 @@ impl Lan {
 
     /// Sends a client message; returns the DHCP replies.
     fn send(&mut self, msg: ClientMessage) -> Vec<ServerReply> {
-        self.referee.client_sent(&msg);
-        let outcome = self.server.handle_frame(self.now, &msg.to_frame());
+        let frame = msg.to_frame();
+        self.referee.client_sent(&frame);
+        let outcome = self.server.handle_frame(self.now, &frame);
         assert!(
             !matches!(outcome, FrameOutcome::Malformed(_)),
             "client frame judged malformed: {outcome:?}"
@@ -544,6 +546,29 @@ fn reservations_win_for_their_mac_and_are_never_given_to_others() {
     assert_eq!(reserved, vec![true, true]);
 }
 
+/// Regression (found by the fuzzer): under pool pressure a reserved address,
+/// offered to its MAC or lapsed back to free, was taken over by another MAC.
+#[test]
+fn pool_pressure_never_hands_out_a_reserved_address() {
+    let mut c = config();
+    c.range = "10.0.0.2-10.0.0.2".parse().unwrap();
+    c.reservations = vec![Reservation {
+        mac: mac(9),
+        ip: ip(3),
+    }];
+    let mut lan = Lan::new(c);
+    assert_eq!(lan.one(ClientMessage::discover(mac(9), 1)).yiaddr, ip(3));
+    assert_eq!(lan.one(ClientMessage::discover(mac(1), 2)).yiaddr, ip(2));
+    // The pool is all offers now: the oldest dynamic one is taken over, never ip(3).
+    assert_eq!(lan.one(ClientMessage::discover(mac(2), 3)).yiaddr, ip(2));
+    lan.at(OFFER_HOLD.as_secs());
+    // Both offers lapsed; ip(3) is free but still only for mac(9).
+    assert_eq!(lan.dora(mac(4)), ip(2));
+    assert!(lan.send(ClientMessage::discover(mac(5), 4)).is_empty());
+    assert_eq!(lan.server.counters().pool_exhausted, 1);
+    assert_eq!(lan.dora(mac(9)), ip(3));
+}
+
 #[test]
 fn restart_from_snapshot_gives_the_same_addresses() {
     let mut lan = Lan::new(config());
@@ -567,7 +592,7 @@ fn restart_from_snapshot_gives_the_same_addresses() {
     let mut lan = Lan {
         server,
         now: Instant::ZERO,
-        referee: Referee::new(),
+        referee: Referee::new(&config()),
     };
     assert_eq!(lan.server.counters().snapshot_dropped, 0);
     // The leases end when they ended before: 3600 s after the first start,
@@ -605,7 +630,7 @@ fn restart_from_snapshot_gives_the_same_addresses() {
     let mut lan = Lan {
         server,
         now: Instant::ZERO,
-        referee: Referee::new(),
+        referee: Referee::new(&config()),
     };
     assert_eq!(lan.server.poll_timeout(), None, "nothing is leased");
     assert_eq!(
