@@ -178,10 +178,18 @@ pub fn dhcp_server(data: &[u8]) {
             server.handle_frame(now, &frame);
         }
         while let Some(out) = server.poll_transmit() {
-            if let Some(reply) = parse_reply(&out) {
-                if let Err(broken) = referee.server_sent(now, &reply) {
-                    panic!("address given to two MACs: {broken}");
+            // Every UDP frame the server sends is a DHCP reply a client can read.
+            let udp_to_68 = out.get(12..14) == Some(&[8, 0])
+                && out.get(23) == Some(&17)
+                && out.get(36..38) == Some(&[0, 68]);
+            match parse_reply(&out) {
+                Some(reply) => {
+                    if let Err(broken) = referee.server_sent(now, &reply) {
+                        panic!("address given to two MACs: {broken}");
+                    }
                 }
+                None if udp_to_68 => panic!("unreadable DHCP reply: {out:02x?}"),
+                None => {}
             }
         }
         while server.poll_event().is_some() {}

@@ -6,8 +6,9 @@ use std::net::Ipv4Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+    DhcpFlags, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame,
+    EthernetProtocol, EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
+    UdpRepr,
 };
 
 use crate::mac::MacAddr;
@@ -269,46 +270,54 @@ pub fn parse_reply(frame: &[u8]) -> Option<ServerReply> {
     if (udp.src_port, udp.dst_port) != (SERVER_PORT, CLIENT_PORT) || udp_packet.checksum() == 0 {
         return None;
     }
+    // Read with the packet view and our own option walk: DhcpRepr::parse
+    // refuses replies echoing a non-Ethernet client identifier (RFC 6842).
     let payload = udp_packet.payload();
     let packet = DhcpPacket::new_checked(payload).ok()?;
-    let repr = DhcpRepr::parse(&packet).ok()?;
+    if payload.first() != Some(&2) || packet.magic_number() != 0x6382_5363 {
+        return None;
+    }
     let mut reply = ServerReply {
-        kind: repr.message_type,
+        kind: DhcpMessageType::Unknown(0),
         eth_dst: MacAddr(eth.dst_addr().0),
         eth_src: MacAddr(eth.src_addr().0),
         ip_src: ip.src_addr,
         ip_dst: ip.dst_addr,
-        xid: repr.transaction_id,
-        chaddr: MacAddr(repr.client_hardware_address.0),
-        ciaddr: repr.client_ip,
-        yiaddr: repr.your_ip,
-        broadcast: repr.broadcast,
-        server_id: repr.server_identifier,
-        lease_secs: repr.lease_duration,
-        t1: repr.renew_duration,
-        t2: repr.rebind_duration,
-        subnet_mask: repr.subnet_mask,
-        router: repr.router,
+        xid: packet.transaction_id(),
+        chaddr: MacAddr(packet.client_hardware_address().0),
+        ciaddr: packet.client_ip(),
+        yiaddr: packet.your_ip(),
+        broadcast: packet.flags().contains(DhcpFlags::BROADCAST),
+        server_id: None,
+        lease_secs: None,
+        t1: None,
+        t2: None,
+        subnet_mask: None,
+        router: None,
         dns: Vec::new(),
         message: None,
         client_id: None,
         dhcp_len: payload.len(),
     };
-    for option in packet.options() {
-        match option.kind {
-            6 => {
-                reply.dns = option
-                    .data
-                    .chunks_exact(4)
-                    .filter_map(|c| <[u8; 4]>::try_from(c).ok())
-                    .map(Ipv4Addr::from)
-                    .collect()
-            }
-            56 => reply.message = Some(String::from_utf8_lossy(option.data).into_owned()),
-            61 => reply.client_id = Some(option.data.to_vec()),
+    let ipv4 = |data: &[u8]| <[u8; 4]>::try_from(data).ok().map(Ipv4Addr::from);
+    let secs = |data: &[u8]| <[u8; 4]>::try_from(data).ok().map(u32::from_be_bytes);
+    let mut kind = None;
+    for (code, data) in super::frame::options(payload.get(240..).unwrap_or(&[])) {
+        match code {
+            53 => kind = data.first().map(|k| DhcpMessageType::from(*k)),
+            54 => reply.server_id = ipv4(data),
+            51 => reply.lease_secs = secs(data),
+            58 => reply.t1 = secs(data),
+            59 => reply.t2 = secs(data),
+            1 => reply.subnet_mask = ipv4(data),
+            3 => reply.router = ipv4(data),
+            6 => reply.dns = data.chunks_exact(4).filter_map(ipv4).collect(),
+            56 => reply.message = Some(String::from_utf8_lossy(data).into_owned()),
+            61 => reply.client_id = Some(data.to_vec()),
             _ => {}
         }
     }
+    reply.kind = kind?;
     Some(reply)
 }
 

@@ -649,7 +649,7 @@ fn emit_eth(frame: &mut [u8], src: MacAddr, dst: MacAddr, ethertype: EthernetPro
 
 /// Walks DHCP options (RFC 2132 §2): pad (0) is skipped, end (255) or a
 /// truncated option stops the walk.
-fn options(mut buf: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+pub(crate) fn options(mut buf: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     core::iter::from_fn(move || loop {
         let (&code, rest) = buf.split_first()?;
         match code {

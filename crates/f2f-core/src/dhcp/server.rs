@@ -231,8 +231,9 @@ impl DhcpServer {
     /// the snapshot's wall-clock expiries into [`Instant`]s.
     ///
     /// Snapshot records the config no longer allows (address outside the
-    /// pool, reserved for another MAC, duplicates) are skipped and counted in
-    /// `snapshot_dropped`. Fails only on an invalid config.
+    /// pool, reserved for another MAC, duplicates), or all of them when the
+    /// snapshot's version is not [`SNAPSHOT_VERSION`], are skipped and counted
+    /// in `snapshot_dropped`. Fails only on an invalid config.
     pub fn new(
         config: DhcpConfig,
         snapshot: Option<&LeaseSnapshot>,
@@ -712,6 +713,11 @@ impl DhcpServer {
     }
 
     fn restore(&mut self, snapshot: &LeaseSnapshot, now: Instant, wall: UnixTime) {
+        if snapshot.version != SNAPSHOT_VERSION {
+            // A format this code does not know: start empty rather than guess.
+            self.counters.snapshot_dropped += snapshot.leases.len() as u64;
+            return;
+        }
         // Live leases first, so they win over remembered addresses.
         let mut records: Vec<&SnapshotLease> = snapshot.leases.iter().collect();
         records.sort_by_key(|r| core::cmp::Reverse(r.expires_at));

@@ -700,6 +700,16 @@ fn snapshot_records_the_config_no_longer_allows_are_dropped() {
     assert_eq!(server.counters().snapshot_dropped, 7);
     let kept: Vec<(Ipv4Addr, Option<MacAddr>)> = server.leases().map(|l| (l.ip, l.mac)).collect();
     assert_eq!(kept, vec![(ip(2), Some(mac(1)))]);
+
+    let future = LeaseSnapshot {
+        version: 2,
+        ..snapshot
+    };
+    let server = DhcpServer::new(config(), Some(&future), Instant::ZERO, UnixTime(WALL0)).unwrap();
+    assert_eq!(
+        (server.leases().count(), server.counters().snapshot_dropped),
+        (0, 8)
+    );
 }
 
 #[test]
@@ -848,6 +858,23 @@ fn malformed_and_truncated_frames_are_counted_and_ignored() {
     );
     // And the server still works.
     assert_eq!(lan.dora(mac(1)), ip(2));
+}
+
+/// Regression (found by the fuzzer): a 7-byte client identifier whose type
+/// is not Ethernet is echoed as is, and the reply stays readable.
+#[test]
+fn any_client_identifier_is_echoed() {
+    let mut lan = Lan::new(config());
+    let mut frame = ClientMessage::discover(mac(1), 1).to_frame();
+    let dhcp = 42;
+    assert_eq!(&frame[dhcp + 243..dhcp + 246], &[61, 7, 1]);
+    frame[dhcp + 245] = 161;
+    frame[40] = 0; // UDP checksum: none
+    frame[41] = 0;
+    assert_eq!(lan.raw(&frame), FrameOutcome::Handled);
+    let offer = parse_reply(&lan.server.poll_transmit().unwrap()).unwrap();
+    assert_eq!(offer.kind, DhcpMessageType::Offer);
+    assert_eq!(offer.client_id, Some(vec![161, 0x52, 0x54, 0, 0, 0, 1]));
 }
 
 #[test]
