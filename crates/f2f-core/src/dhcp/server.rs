@@ -13,7 +13,7 @@
 //!
 //! Bounded: the transmit and event queues drop (and count) when the shell
 //! does not drain them; the address table is bounded by the pool (see
-//! [`pool`](super::pool)). It never blocks or probes, so a flood of DISCOVERs
+//! `pool` module). It never blocks or probes, so a flood of DISCOVERs
 //! costs each a table lookup and one reply.
 
 use std::collections::VecDeque;
