@@ -15,6 +15,7 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@
 )]
 
 pub mod console;
+pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;

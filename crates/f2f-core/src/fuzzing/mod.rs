@@ -9,12 +9,14 @@
 //!
 //! One submodule per area: [`wire`] (VDE records, stream framing),
 //! [`switch`] (console lines, switch operation sequences), [`stp`] (BPDUs,
-//! spanning-tree operation sequences).
+//! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences).
 
+mod dhcp;
 mod stp;
 mod switch;
 mod wire;
 
+pub use self::dhcp::dhcp_server;
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
 pub use self::wire::{stream_decode, vde_request};
