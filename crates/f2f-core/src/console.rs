@@ -19,6 +19,9 @@ use std::fmt::Write as _;
 use std::hash::BuildHasher;
 
 use crate::switch::{DropReason, Port, PortId, Switch};
+use crate::time::Instant;
+
+mod fstp;
 
 /// The banner a management client sees on connect.
 pub const BANNER: &str =
@@ -44,6 +47,11 @@ pub trait ConsoleHost {
     fn user_name(&self, uid: u32) -> String;
     /// A group name for `gid` (the number when unknown).
     fn group_name(&self, gid: u32) -> String;
+    /// The switch's notion of now (ages in `hash/print`); by default the
+    /// uptime, whole seconds.
+    fn now(&self) -> Instant {
+        Instant::from_secs(self.uptime_secs())
+    }
 }
 
 /// What the shell must do after sending a reply.
@@ -202,6 +210,11 @@ enum Cmd {
     PortPrint,
     PortAllprint,
     PortStats,
+    FstpShowinfo,
+    FstpSetfstp,
+    FstpSetedge,
+    FstpBonus,
+    FstpPrint,
 }
 
 const fn menu(path: &'static str, help: &'static str) -> CommandInfo {
@@ -239,6 +252,32 @@ pub const COMMANDS: &[CommandInfo] = &[
         "",
         "show switch version and info",
         Cmd::Showinfo,
+    ),
+    menu("fstp", "FAST SPANNING TREE MENU"),
+    cmd("fstp/showinfo", "", "show fstp info", Cmd::FstpShowinfo),
+    cmd(
+        "fstp/setfstp",
+        "0/1",
+        "Fast spanning tree protocol 1=ON 0=OFF",
+        Cmd::FstpSetfstp,
+    ),
+    cmd(
+        "fstp/setedge",
+        "VLAN PORT 1/0",
+        "Define an edge port for a vlan 1=Y 0=N",
+        Cmd::FstpSetedge,
+    ),
+    cmd(
+        "fstp/bonus",
+        "VLAN PORT COST",
+        "set the port bonus for a vlan",
+        Cmd::FstpBonus,
+    ),
+    cmd(
+        "fstp/print",
+        "[N]",
+        "print fst data for the defined vlan",
+        Cmd::FstpPrint,
     ),
     menu("port", "PORT STATUS MENU"),
     cmd("port/showinfo", "", "show port info", Cmd::PortShowinfo),
@@ -436,6 +475,11 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),
+        Cmd::FstpShowinfo => fstp::showinfo(sw),
+        Cmd::FstpSetfstp => fstp::setfstp(sw, host, arg),
+        Cmd::FstpSetedge => fstp::setedge(sw, host, arg),
+        Cmd::FstpBonus => fstp::bonus(sw, host, arg),
+        Cmd::FstpPrint => fstp::print(sw, host, arg),
     }
 }
 

@@ -18,6 +18,12 @@
 //! per port); frames of a VLAN reach only that VLAN's members; the MAC table
 //! never exceeds its capacity.
 //!
+//! Spanning tree ([`crate::stp`], `-F`) lives inside the switch so that every
+//! decision consults it: BPDUs (destination 01:80:c2:00:00:00) are consumed
+//! while FSTP is on, a discarding port neither learns nor forwards, and a
+//! topology change flushes the VLAN's learned addresses. The wiring is in
+//! `switch/spanning.rs`; the shell sends what [`Switch::poll_transmit`] gives.
+//!
 //! VLAN 0 is the default untagged VLAN and always exists. A port is an
 //! untagged member of exactly one VLAN (`port/setvlan`) and a tagged member of
 //! any number (`vlan/addport`). Only TPID 0x8100 is a tag (IEEE 802.1Q §9.5).
@@ -27,7 +33,13 @@ use std::hash::BuildHasher;
 
 use crate::fdb::{Fdb, FdbConfig, Vlan};
 use crate::mac::MacAddr;
+use crate::stp::{Stp, StpConfig};
 use crate::time::Instant;
+use crate::wire::bpdu::{BridgeId, BPDU_DST};
+
+mod spanning;
+
+pub use spanning::{BpduOut, HubModeError};
 
 /// A port number, 0..numports.
 pub type PortId = u16;
@@ -60,6 +72,10 @@ pub struct SwitchConfig {
     pub fdb: FdbConfig,
     /// The switch's own MAC address.
     pub mac: MacAddr,
+    /// `-F`: fast spanning tree on from the start (ignored in hub mode).
+    pub fstp: bool,
+    /// `--priority`: the spanning-tree bridge priority (lower wins).
+    pub priority: u16,
 }
 
 impl Default for SwitchConfig {
@@ -70,6 +86,8 @@ impl Default for SwitchConfig {
             max_frame: DEFAULT_MAX_FRAME,
             fdb: FdbConfig::default(),
             mac: MacAddr([0x00, 0xff, 0, 0, 0, 1]),
+            fstp: false,
+            priority: BridgeId::DEFAULT_PRIORITY,
         }
     }
 }
@@ -90,17 +108,25 @@ pub enum DropReason {
     Inactive,
     /// The egress socket or queue was full (counted by the shell).
     EgressFull,
+    /// The ingress port is discarding in this VLAN's spanning tree (a
+    /// redundant link, blocked).
+    Discarding,
+    /// Sent to the spanning-tree address while FSTP is on, but not a BPDU
+    /// FSTP accepts (truncated, another version or type).
+    BadBpdu,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::Vlan,
         DropReason::Filtered,
         DropReason::Inactive,
         DropReason::EgressFull,
+        DropReason::Discarding,
+        DropReason::BadBpdu,
     ];
 
     /// Short name used in counters, `port/stats` and JSON.
@@ -112,6 +138,8 @@ impl DropReason {
             DropReason::Filtered => "filtered",
             DropReason::Inactive => "inactive",
             DropReason::EgressFull => "egress_full",
+            DropReason::Discarding => "discarding",
+            DropReason::BadBpdu => "bad_bpdu",
         }
     }
 
@@ -123,6 +151,8 @@ impl DropReason {
             DropReason::Filtered => 3,
             DropReason::Inactive => 4,
             DropReason::EgressFull => 5,
+            DropReason::Discarding => 6,
+            DropReason::BadBpdu => 7,
         }
     }
 }
@@ -341,13 +371,17 @@ pub enum Forward {
     /// To the one port where the destination was learned.
     Unicast,
     /// To every member of the VLAN but the ingress (broadcast, multicast,
-    /// unknown destination, or hub mode).
+    /// unknown destination, or hub mode), leaving out ports the spanning
+    /// tree keeps discarding.
     Flood,
+    /// Taken by the switch itself: a BPDU handed to the spanning tree while
+    /// FSTP is on. Counted as received, forwarded nowhere.
+    Consumed,
     /// Not forwarded.
     Drop(DropReason),
 }
 
-/// The switch: ports, VLANs and the MAC table.
+/// The switch: ports, VLANs, the MAC table and the spanning tree.
 #[derive(Debug)]
 pub struct Switch<S> {
     config: SwitchConfig,
@@ -355,6 +389,10 @@ pub struct Switch<S> {
     vlans: BTreeSet<Vlan>,
     fdb: Fdb<S>,
     next_gc: Instant,
+    stp: Stp,
+    /// Ports or VLANs may have changed since the spanning tree last heard
+    /// of them (see `spanning.rs`, `sync_stp`).
+    stp_stale: bool,
 }
 
 impl<S: BuildHasher + Clone> Switch<S> {
@@ -362,11 +400,18 @@ impl<S: BuildHasher + Clone> Switch<S> {
     /// shell builds it from OS randomness.
     pub fn new(config: SwitchConfig, hasher: S) -> Self {
         let fdb = Fdb::new(config.fdb, hasher);
+        let stp = Stp::new(StpConfig {
+            priority: config.priority,
+            enabled: config.fstp && !config.hub,
+            ..StpConfig::new(config.mac)
+        });
         Switch {
             ports: vec![None; config.numports],
             vlans: BTreeSet::from([0]),
             fdb,
             next_gc: Instant::ZERO,
+            stp,
+            stp_stale: false,
             config,
         }
     }
@@ -443,6 +488,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
         }
         port.current_user = Some(user);
         port.endpoints.insert(0, req.endpoint);
+        self.stp_stale = true;
         Ok(id)
     }
 
@@ -459,6 +505,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if found && p.endpoints.is_empty() {
             p.current_user = None;
             self.fdb.flush_port(port);
+            self.stp_stale = true;
         }
         found
     }
@@ -473,7 +520,13 @@ impl<S: BuildHasher + Clone> Switch<S> {
         out: &mut Vec<Egress>,
     ) -> Forward {
         out.clear();
+        if self.stp_stale {
+            self.sync_stp(now);
+        }
         let verdict = self.classify(now, ingress, frame, out);
+        if verdict == Forward::Consumed {
+            self.apply_stp_events();
+        }
         let len = frame.len() as u64;
         if let Some(Some(p)) = self.ports.get_mut(usize::from(ingress)) {
             match verdict {
@@ -504,6 +557,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
             Some(Some(_)) => Err(ConfigError::Exists),
             Some(slot) => {
                 *slot = Some(Port::new(false));
+                self.stp_stale = true;
                 Ok(())
             }
         }
@@ -534,14 +588,17 @@ impl<S: BuildHasher + Clone> Switch<S> {
             Some(p) if p.is_active() => Err(ConfigError::InUse),
             Some(_) => {
                 *slot = None;
+                self.stp_stale = true;
                 Ok(())
             }
         }
     }
 
     /// Mutable access to an existing port's settings (VLAN, access control,
-    /// allocatable flag); `NoDevice` if it does not exist.
+    /// allocatable flag); `NoDevice` if it does not exist. The spanning tree
+    /// learns of VLAN changes made here at the next call that has a `now`.
     pub fn port_mut(&mut self, id: PortId) -> Result<&mut Port, ConfigError> {
+        self.stp_stale = true;
         match self.ports.get_mut(usize::from(id)) {
             None => Err(ConfigError::Invalid),
             Some(None) => Err(ConfigError::NoDevice),
@@ -560,12 +617,15 @@ impl<S: BuildHasher + Clone> Switch<S> {
         }
         self.ports.resize(n, None);
         self.config.numports = n;
+        self.stp_stale = true;
         Ok(())
     }
 
-    /// Switch hub mode on or off (`port/sethub`).
+    /// Switch hub mode on or off (`port/sethub`). Hub mode and spanning tree
+    /// exclude each other: turning the hub on turns FSTP off.
     pub fn set_hub(&mut self, hub: bool) {
         self.config.hub = hub;
+        self.stp_stale = true;
     }
 
     /// Zero the counters of one port, or of all when `port` is `None`.
@@ -588,13 +648,31 @@ impl<S: BuildHasher + Clone> Switch<S> {
         }
     }
 
-    /// When [`Switch::handle_timeout`] next has work (MAC table aging).
+    /// When [`Switch::handle_timeout`] next has work: MAC table aging, the
+    /// spanning tree's timers, and at once ([`Instant::ZERO`]) when BPDUs
+    /// wait in [`Switch::poll_transmit`] or ports changed since the spanning
+    /// tree last heard of them.
     pub fn poll_timeout(&self) -> Instant {
-        self.next_gc
+        if self.stp_stale || self.stp.has_transmit() {
+            return Instant::ZERO;
+        }
+        match self.stp.poll_timeout() {
+            Some(at) => at.min(self.next_gc),
+            None => self.next_gc,
+        }
     }
 
-    /// Run the timers that are due: MAC table garbage collection.
+    /// Run the timers that are due: the spanning tree's (hellos, paced
+    /// BPDUs, silent neighbours) and MAC table garbage collection. Harmless
+    /// when early or late.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.stp_stale {
+            self.sync_stp(now);
+        }
+        if self.stp.poll_timeout().is_some_and(|at| at <= now) {
+            self.stp.handle_timeout(now);
+        }
+        self.apply_stp_events();
         if now >= self.next_gc {
             self.fdb.collect_garbage(now);
             self.next_gc = now + self.fdb.config().gc_interval;
@@ -659,8 +737,17 @@ impl<S: BuildHasher + Clone> Switch<S> {
             None if self.vlans.contains(&in_port.untagged_vlan) => in_port.untagged_vlan,
             None => return Forward::Drop(DropReason::Vlan),
         };
+        if header.dst == BPDU_DST && self.stp.enabled() {
+            return self.take_bpdu(now, vlan, ingress, frame);
+        }
+        if !self.stp.learning(vlan, ingress) {
+            return Forward::Drop(DropReason::Discarding);
+        }
         if !header.src.is_multicast() {
             self.fdb.learn(now, vlan, header.src, ingress);
+        }
+        if !self.stp.forwarding(vlan, ingress) {
+            return Forward::Drop(DropReason::Discarding);
         }
         let rewrite_for = |carry: Option<Vlan>| match (header.tag, carry) {
             (None, None) | (Some(_), Some(_)) => Rewrite::AsIs,
@@ -672,7 +759,12 @@ impl<S: BuildHasher + Clone> Switch<S> {
                 if dst == ingress {
                     return Forward::Drop(DropReason::Filtered);
                 }
-                if let Some(Some(p)) = self.ports.get(usize::from(dst)) {
+                // A stale entry towards a port the tree now blocks floods
+                // (over the forwarding ports) rather than being lost.
+                if let (Some(Some(p)), true) = (
+                    self.ports.get(usize::from(dst)),
+                    self.stp.forwarding(vlan, dst),
+                ) {
                     if let (true, Some(carry)) = (p.is_active(), p.carries(vlan)) {
                         out.push(Egress {
                             port: dst,
@@ -690,7 +782,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
             if id == ingress || !p.is_active() {
                 continue;
             }
-            if let Some(carry) = p.carries(vlan) {
+            if let (Some(carry), true) = (p.carries(vlan), self.stp.forwarding(vlan, id)) {
                 out.push(Egress {
                     port: id,
                     rewrite: rewrite_for(carry),

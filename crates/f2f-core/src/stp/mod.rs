@@ -351,6 +351,15 @@ impl Stp {
         self.trees.keys().copied()
     }
 
+    /// The ports registered in `vlan`'s tree, ascending, each with whether
+    /// it is a tagged member (empty when the VLAN has no tree).
+    pub fn members(&self, vlan: u16) -> impl Iterator<Item = (u16, bool)> + '_ {
+        self.trees
+            .get(&vlan)
+            .into_iter()
+            .flat_map(|t| t.ports.iter().map(|(n, p)| (*n, p.tagged)))
+    }
+
     /// Root, root port and cost of `vlan`.
     pub fn summary(&self, vlan: u16) -> Option<TreeSummary> {
         self.trees.get(&vlan).map(|t| TreeSummary {
@@ -570,6 +579,11 @@ impl Stp {
     /// The next BPDU to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// True while [`Stp::poll_transmit`] has something.
+    pub fn has_transmit(&self) -> bool {
+        !self.transmits.is_empty()
     }
 
     /// The next event.
