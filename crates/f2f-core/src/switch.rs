@@ -625,6 +625,10 @@ impl<S: BuildHasher + Clone> Switch<S> {
     /// exclude each other: turning the hub on turns FSTP off.
     pub fn set_hub(&mut self, hub: bool) {
         self.config.hub = hub;
+        if hub {
+            // Switching off reads no time (only switching on arms timers).
+            self.stp.set_enabled(Instant::ZERO, false);
+        }
         self.stp_stale = true;
     }
 

@@ -60,7 +60,7 @@ pub struct SwitchArgs {
     /// Act as a hub: every frame to every other port.
     #[arg(short = 'x', long = "hub")]
     pub hub: bool,
-    /// Fast spanning tree (not supported yet).
+    /// Fast spanning tree, as vde_switch -F (ignored in hub mode).
     #[arg(short = 'F', long = "fstp")]
     pub fstp: bool,
     /// Daemonize once the sockets exist; logs go to syslog.
@@ -81,7 +81,7 @@ pub struct SwitchArgs {
     /// The switch's MAC address (default random 00:ff:xx:xx:xx:xx).
     #[arg(long = "macaddr", value_name = "MAC")]
     pub macaddr: Option<MacAddr>,
-    /// Spanning-tree priority (not supported yet).
+    /// Spanning-tree bridge priority, low 16 bits used (default 32768).
     #[arg(long = "priority", value_name = "N", value_parser = parse_c_usize)]
     pub priority: Option<usize>,
     /// Hash table size: a sizing hint only, as in vde_switch.
@@ -154,12 +154,6 @@ impl SwitchArgs {
     /// Refuse flags whose feature has not landed, naming them.
     pub fn refuse_unsupported(&self) -> Result<(), String> {
         let mut bad = Vec::new();
-        if self.fstp {
-            bad.push("-F/--fstp (spanning tree)");
-        }
-        if self.priority.is_some() {
-            bad.push("--priority (spanning tree)");
-        }
         if self.rcfile.is_some() {
             bad.push("-f/--rcfile");
         }
@@ -204,13 +198,11 @@ mod tests {
         assert_eq!(a.mode, Some(0o666));
         assert_eq!(a.numports, Some(16));
         assert!(a.hub);
-        assert!(
-            VdeSwitchCli::try_parse_from(["vde_switch", "--vdesock", "/x", "-F"])
-                .unwrap()
-                .args
-                .refuse_unsupported()
-                .is_err()
-        );
+        let f = VdeSwitchCli::try_parse_from(["vde_switch", "-F", "--priority", "0x1000"])
+            .unwrap()
+            .args;
+        assert!(f.fstp && f.priority == Some(0x1000));
+        assert!(f.refuse_unsupported().is_ok());
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

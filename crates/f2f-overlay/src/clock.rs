@@ -23,6 +23,11 @@ impl Clock {
         Instant::from_micros(micros)
     }
 
+    /// The OS instant of a core instant (for sleeping until a deadline).
+    pub fn to_std(&self, at: Instant) -> std::time::Instant {
+        self.origin + std::time::Duration::from_micros(at.total_micros())
+    }
+
     /// Whole seconds since the start.
     pub fn uptime_secs(&self) -> u64 {
         self.origin.elapsed().as_secs()

@@ -10,16 +10,27 @@
 //! a full destination drops the copy and counts it (`egress_full`), as
 //! vde_switch drops on EAGAIN, so one slow client never stalls the others.
 //! No allocation per frame: every buffer lives in the caller's [`Scratch`].
+//!
+//! Timers: the core says when it next has work ([`Switch::poll_timeout`]:
+//! spanning-tree hellos and paced BPDUs, MAC aging). The timer task sleeps
+//! until then in [`Datapath::service`]; whoever changes the switch through
+//! [`Datapath::lock`] wakes it early when that deadline moved closer (the
+//! guard checks on release), so BPDUs owed after an attach, a console
+//! command or a received BPDU go out at once. BPDUs produced while deciding
+//! a batch go out with that batch.
 
 use std::collections::hash_map::RandomState;
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use f2f_core::switch::{append_rewritten, Egress, PortId, Rewrite, Switch};
 use f2f_core::time::Instant;
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::sys::mmsg::{self, BATCH};
@@ -100,6 +111,40 @@ pub struct Datapath {
     switch: Mutex<CoreSwitch>,
     sinks: RwLock<Vec<Vec<Sink>>>,
     clock: Clock,
+    /// The deadline the timer task sleeps towards (core micros).
+    armed: AtomicU64,
+    /// Wakes the timer task before `armed`.
+    wake: Notify,
+}
+
+/// The locked switch. On release it wakes the timer task if the core's next
+/// deadline moved before the one the task sleeps towards.
+#[derive(Debug)]
+pub struct SwitchGuard<'a> {
+    guard: MutexGuard<'a, CoreSwitch>,
+    datapath: &'a Datapath,
+}
+
+impl Deref for SwitchGuard<'_> {
+    type Target = CoreSwitch;
+    fn deref(&self) -> &CoreSwitch {
+        &self.guard
+    }
+}
+
+impl DerefMut for SwitchGuard<'_> {
+    fn deref_mut(&mut self) -> &mut CoreSwitch {
+        &mut self.guard
+    }
+}
+
+impl Drop for SwitchGuard<'_> {
+    fn drop(&mut self) {
+        let next = self.guard.poll_timeout().total_micros();
+        if next < self.datapath.armed.load(Ordering::Acquire) {
+            self.datapath.wake.notify_one();
+        }
+    }
 }
 
 impl Datapath {
@@ -109,6 +154,8 @@ impl Datapath {
             switch: Mutex::new(switch),
             sinks: RwLock::new(Vec::new()),
             clock,
+            armed: AtomicU64::new(0),
+            wake: Notify::new(),
         }
     }
 
@@ -124,8 +171,53 @@ impl Datapath {
 
     /// Lock the switch for a decision or a console command. Never hold the
     /// guard across I/O.
-    pub fn lock(&self) -> MutexGuard<'_, CoreSwitch> {
-        self.switch.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn lock(&self) -> SwitchGuard<'_> {
+        SwitchGuard {
+            guard: self.switch.lock().unwrap_or_else(PoisonError::into_inner),
+            datapath: self,
+        }
+    }
+
+    /// Run the core's timers that are due, write the BPDUs they (or earlier
+    /// changes) produced, and return when to come back. Only the timer task
+    /// calls this.
+    pub fn service(&self) -> Instant {
+        let now = self.now();
+        let mut bpdus = Vec::new();
+        let next = {
+            let mut sw = self.switch.lock().unwrap_or_else(PoisonError::into_inner);
+            sw.handle_timeout(now);
+            while let Some(b) = sw.poll_transmit() {
+                bpdus.push(b);
+            }
+            let next = sw.poll_timeout();
+            self.armed.store(next.total_micros(), Ordering::Release);
+            next
+        };
+        let mut dropped = Vec::new();
+        {
+            let sinks = self.sinks.read().unwrap_or_else(PoisonError::into_inner);
+            for b in &bpdus {
+                for sink in sinks.get(usize::from(b.port)).into_iter().flatten() {
+                    if sink.socket.try_send(b.frame()).is_err() {
+                        dropped.push(b.port);
+                    }
+                }
+            }
+        }
+        if !dropped.is_empty() {
+            let mut sw = self.lock();
+            for port in dropped {
+                sw.count_egress_drop(port);
+            }
+        }
+        next
+    }
+
+    /// Resolves when a change made through [`Datapath::lock`] brought the
+    /// core's next deadline forward.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
     }
 
     /// Register an endpoint's sink as a destination of `port`.
@@ -138,6 +230,11 @@ impl Datapath {
         if let Some(list) = sinks.get_mut(idx) {
             list.push(sink);
         }
+        drop(sinks);
+        // The BPDU owed to a joining port may have gone before its socket
+        // was here: owe it again (the spanning tree paces it).
+        let now = self.now();
+        self.lock().announce_port(now, port);
     }
 
     /// Remove an endpoint's sink from `port`.
@@ -186,6 +283,20 @@ impl Datapath {
                         bytes,
                     });
                 }
+            }
+            // BPDUs the spanning tree owes after these frames (answers to
+            // received BPDUs) go out with them.
+            while let Some(b) = sw.poll_transmit() {
+                let start = copies.len();
+                copies.extend_from_slice(b.frame());
+                pending.push(Pending {
+                    port: b.port,
+                    seq: pending.len(),
+                    bytes: Bytes::Copy {
+                        start,
+                        end: copies.len(),
+                    },
+                });
             }
         }
         if pending.is_empty() {

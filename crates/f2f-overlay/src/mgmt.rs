@@ -172,4 +172,7 @@ impl ConsoleHost for Host<'_> {
     fn group_name(&self, gid: u32) -> String {
         sys::group_name(gid)
     }
+    fn now(&self) -> f2f_core::time::Instant {
+        self.console.datapath.now()
+    }
 }

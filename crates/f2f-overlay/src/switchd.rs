@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use f2f_core::fdb::FdbConfig;
 use f2f_core::mac::MacAddr;
 use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_NUMPORTS};
+use f2f_core::wire::bpdu::BridgeId;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -127,7 +128,15 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
             ..FdbConfig::default()
         },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
+        fstp: args.fstp,
+        // vde_switch keeps the low 16 bits (`& 0xffff`).
+        priority: args
+            .priority
+            .map_or(BridgeId::DEFAULT_PRIORITY, |p| (p & 0xffff) as u16),
     };
+    if args.fstp && args.hub {
+        warn!("-F/--fstp is ignored in hub mode (-x): spanning tree and hub exclude each other");
+    }
     let pidfile = args.pidfile.clone().map(absolute).transpose()?;
     Ok(Prepared {
         dir,
@@ -194,21 +203,14 @@ async fn serve(p: &Prepared) -> Result<()> {
     if !p.daemon && std::io::stdin().is_terminal() {
         tokio::spawn(Arc::clone(&console).stdin_console());
     }
-    let timers = Arc::clone(&datapath);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let now = timers.now();
-            timers.lock().handle_timeout(now);
-        }
-    });
+    tokio::spawn(timers(Arc::clone(&datapath)));
 
     info!(
         dir = %p.dir.display(),
         mgmt = %p.mgmt.1.path.display(),
         mac = %p.config.mac,
         numports = p.config.numports,
+        fstp = p.config.fstp && !p.config.hub,
         "switch ready; attach qemu with: -netdev vde,id=n0,sock={} -device virtio-net-pci,netdev=n0",
         p.dir.display()
     );
@@ -225,6 +227,24 @@ async fn serve(p: &Prepared) -> Result<()> {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// The timer task: run the core's timers at its deadlines (hellos every 4 s,
+/// paced BPDUs 10 ms apart, MAC aging), or earlier when woken by a change.
+async fn timers(datapath: Arc<Datapath>) {
+    // Never spin: a deadline already past is retried after this pause.
+    const MIN_PAUSE: Duration = Duration::from_millis(1);
+    loop {
+        let next = datapath.service();
+        let at = datapath
+            .clock()
+            .to_std(next)
+            .max(std::time::Instant::now() + MIN_PAUSE);
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            () = datapath.woken() => {}
+        }
+    }
 }
 
 fn tokio_listener(listener: &StdUnixListener) -> Result<UnixListener> {

@@ -89,6 +89,22 @@ enum SwitchOp {
         millis: u16,
     },
     SetHub(bool),
+    SetFstp(bool),
+    /// A BPDU (or something sent to the BPDU address) on `port`.
+    Bpdu {
+        port: u8,
+        root: u8,
+        root_priority: bool,
+        cost: u8,
+        bridge: u8,
+        port_id: u8,
+        flags: u8,
+        age: u8,
+        tag: Option<u8>,
+        /// Cut the frame to this many bytes when below 57.
+        cut: u8,
+        version: bool,
+    },
     SetVlan {
         port: u8,
         vlan: u8,
@@ -102,12 +118,15 @@ enum SwitchOp {
 
 /// Drives the switch with arbitrary operation sequences and checks its
 /// invariants after every step: a frame never goes back out of its ingress
-/// port, only to active ports, at most once per port, and the MAC table never
-/// exceeds its capacity.
+/// port, only to active ports, at most once per port, never out of (nor in
+/// through) a port the spanning tree keeps discarding, a BPDU is never
+/// forwarded while FSTP is on, every BPDU the switch writes parses, and the
+/// MAC table never exceeds its capacity.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
     use crate::switch::{rewrite_frame, AttachRequest, Endpoint, Forward, PortRequest, Rewrite};
     use crate::time::{Duration, Instant};
+    use crate::wire::bpdu::{Bpdu, BpduFlags, BridgeId, BPDU_DST};
     use arbitrary::{Arbitrary, Unstructured};
 
     const CAPACITY: usize = 16;
@@ -123,6 +142,10 @@ pub fn switch_ops(data: &[u8]) {
         "port/remove 3",
         "port/setnumports 6",
         "port/resetcounter",
+        "fstp/setfstp 1",
+        "fstp/setedge 0 1 1",
+        "fstp/bonus 0 2 100",
+        "fstp/print",
     ];
     // `arbitrary` keeps producing values from an exhausted input, so stop at
     // its end (and after a bounded number of steps).
@@ -175,20 +198,56 @@ pub fn switch_ops(data: &[u8]) {
                     frame = rewrite_frame(&frame, Rewrite::AddTag(vid % 8), &mut scratch).to_vec();
                 }
                 let ingress = u16::from(port % 10);
-                let verdict = sw.decide(now, ingress, &frame, &mut out);
-                let mut seen = std::collections::BTreeSet::new();
-                for e in &out {
-                    assert_ne!(e.port, ingress, "frame sent back out of its ingress port");
-                    assert!(seen.insert(e.port), "two copies to port {}", e.port);
+                decide_and_check(&mut sw, now, ingress, &frame, &mut out);
+            }
+            SwitchOp::Bpdu {
+                port,
+                root,
+                root_priority,
+                cost,
+                bridge,
+                port_id,
+                flags,
+                age,
+                tag,
+                cut,
+                version,
+            } => {
+                let id = |n: u8, low: bool| BridgeId {
+                    priority: if low { 0x1000 } else { 0x8000 },
+                    mac: MacAddr([0x00, 0xff, 0, 0, 0, n % 8]),
+                };
+                let b = Bpdu {
+                    src: MacAddr([0x00, 0xff, 0, 0, 0, bridge % 8]),
+                    vlan: tag.map(|t| u16::from(t % 8)),
+                    flags: BpduFlags(flags),
+                    root: id(root, root_priority),
+                    root_cost: u32::from(cost) * 1_000_000,
+                    bridge: id(bridge, false),
+                    port_id: 0x8000 | u16::from(port_id),
+                    message_age: u16::from(age % 48),
+                    max_age: 40,
+                    hello_time: 4,
+                    forward_delay: 0,
+                };
+                let mut frame = b.to_vec();
+                if !version {
+                    if let Some(v) = frame.get_mut(19 + if b.vlan.is_some() { 4 } else { 0 }) {
+                        *v = 0;
+                    }
+                }
+                frame.truncate(usize::from(cut).max(14));
+                let ingress = u16::from(port % 10);
+                let verdict = decide_and_check(&mut sw, now, ingress, &frame, &mut out);
+                if sw.stp().enabled() && !sw.config().hub && frame.starts_with(&BPDU_DST.0) {
                     assert!(
-                        sw.port(e.port).is_some_and(|p| p.is_active()),
-                        "copy to inactive port {}",
-                        e.port
+                        out.is_empty(),
+                        "a BPDU was forwarded with FSTP on: {verdict:?}"
                     );
                 }
-                if let Forward::Drop(_) = verdict {
-                    assert!(out.is_empty());
-                }
+            }
+            SwitchOp::SetFstp(on) => {
+                let _ = sw.set_fstp(now, on);
             }
             SwitchOp::Advance { millis } => {
                 now += Duration::from_millis(u64::from(millis) * 50);
@@ -214,7 +273,64 @@ pub fn switch_ops(data: &[u8]) {
             }
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
+        while let Some(b) = sw.poll_transmit() {
+            assert!(
+                sw.port(b.port).is_some_and(|p| p.is_active()),
+                "BPDU to inactive port {}",
+                b.port
+            );
+            assert!(Bpdu::parse(b.frame()).is_ok(), "unparsable BPDU written");
+        }
+        assert!(
+            !(sw.config().hub && sw.stp().enabled()),
+            "hub and FSTP together"
+        );
     }
+}
+
+/// One decision with the per-frame invariants of [`switch_ops`].
+fn decide_and_check(
+    sw: &mut crate::switch::Switch<FuzzHasher>,
+    now: crate::time::Instant,
+    ingress: u16,
+    frame: &[u8],
+    out: &mut Vec<crate::switch::Egress>,
+) -> crate::switch::Forward {
+    use crate::switch::Forward;
+    let verdict = sw.decide(now, ingress, frame, out);
+    let mut seen = std::collections::BTreeSet::new();
+    // The VLAN the frame belongs to, as the switch classifies it.
+    let tag = match (frame.get(12..14), frame.get(14..16)) {
+        (Some(&[0x81, 0x00]), Some(&[hi, lo])) => Some(u16::from_be_bytes([hi, lo]) & 0x0fff),
+        _ => None,
+    };
+    let vlan = tag.or_else(|| sw.port(ingress).map(|p| p.untagged_vlan));
+    for e in out.iter() {
+        assert_ne!(e.port, ingress, "frame sent back out of its ingress port");
+        assert!(seen.insert(e.port), "two copies to port {}", e.port);
+        assert!(
+            sw.port(e.port).is_some_and(|p| p.is_active()),
+            "copy to inactive port {}",
+            e.port
+        );
+        if let Some(v) = vlan {
+            assert!(
+                sw.stp().forwarding(v, e.port),
+                "copy out of port {} discarding in VLAN {v}",
+                e.port
+            );
+        }
+    }
+    if let (Some(v), false) = (vlan, out.is_empty()) {
+        assert!(
+            sw.stp().forwarding(v, ingress),
+            "forwarded from port {ingress} discarding in VLAN {v}"
+        );
+    }
+    if let Forward::Drop(_) | Forward::Consumed = verdict {
+        assert!(out.is_empty());
+    }
+    verdict
 }
 
 #[cfg(test)]
@@ -229,5 +345,14 @@ mod switch_tests {
             data.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
         }
         switch_ops(&data);
+        // Many seeds, so that FSTP gets switched on and BPDUs meet ports.
+        for seed in 0..300u32 {
+            let bytes: Vec<u8> = (0..2048u32)
+                .map(|i| {
+                    ((i ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(2_654_435_761) >> 11) as u8
+                })
+                .collect();
+            switch_ops(&bytes);
+        }
     }
 }

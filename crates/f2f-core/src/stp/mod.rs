@@ -528,6 +528,25 @@ impl Stp {
         );
     }
 
+    /// Send our BPDU on `port` in every VLAN it is a non-edge member of
+    /// (paced like any other). The switch calls this when a port's endpoint
+    /// can first receive: the BPDU queued by [`Stp::handle_port_up`] may have
+    /// gone out before the endpoint's socket was ready.
+    pub fn announce(&mut self, now: Instant, port: u16) {
+        if !self.enabled {
+            return;
+        }
+        let vlans: Vec<u16> = self
+            .trees
+            .iter()
+            .filter(|(_, t)| t.ports.get(&port).is_some_and(|p| !p.edge))
+            .map(|(v, _)| *v)
+            .collect();
+        for vlan in vlans {
+            self.send(now, vlan, port, false);
+        }
+    }
+
     /// Deliver the deadline of [`Stp::poll_timeout`]; harmless when early or
     /// late. Expires silent neighbours and sends the hellos.
     pub fn handle_timeout(&mut self, now: Instant) {

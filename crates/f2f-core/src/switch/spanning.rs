@@ -101,6 +101,16 @@ impl<S: BuildHasher + Clone> Switch<S> {
         r
     }
 
+    /// `port` can now receive frames (the shell has its socket in place):
+    /// send it our BPDU, as vde_switch does when a port joins. Without FSTP,
+    /// nothing.
+    pub fn announce_port(&mut self, now: Instant, port: PortId) {
+        if self.stp_stale {
+            self.sync_stp(now);
+        }
+        self.stp.announce(now, port);
+    }
+
     /// The next BPDU to write. Drain it after every call that takes a `now`
     /// (a decision, a timeout, a command): the shell writes each frame to
     /// every endpoint of its port as is, without gating. Counted in the
