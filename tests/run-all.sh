@@ -70,6 +70,8 @@ ok
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# the core's feature-gated parts: fuzz entry points and the simulator
+cargo clippy -p f2f-core --all-targets --features fuzzing,sim -- -D warnings
 ok
 
 # --- 3. build once -------------------------------------------------------------------------
@@ -81,15 +83,16 @@ ok
 
 # --- 4. unit tests and simulations ---------------------------------------------------------
 step "unit tests (cargo test --workspace --exclude f2f-e2e)"
-cargo test --workspace --exclude f2f-e2e
+cargo test --workspace --exclude f2f-e2e --no-fail-fast
+cargo test -p f2f-core --features fuzzing,sim --no-fail-fast
 ok
 
 # --- 5. end-to-end -------------------------------------------------------------------------
 step "end-to-end tests (cargo test --release -p f2f-e2e, one at a time)"
 # One at a time: they share 2 cores and start real switches, taps and qemu. The timeout only
-# catches a hang; the suite takes a few minutes.
+# catches a hang; the suite takes a few minutes. --no-fail-fast: report every failing file.
 timeout --kill-after=30 1800 \
-    cargo test --release -p f2f-e2e -- --test-threads=1 ${E2E_FILTER:+"$E2E_FILTER"}
+    cargo test --release -p f2f-e2e --no-fail-fast -- --test-threads=1 ${E2E_FILTER:+"$E2E_FILTER"}
 ok
 
 # --- 6. fuzz smoke -------------------------------------------------------------------------
