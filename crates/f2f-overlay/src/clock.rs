@@ -24,7 +24,7 @@ impl Clock {
     }
 
     /// The OS instant of a core instant (for sleeping until a deadline).
-    pub fn to_std(&self, at: Instant) -> std::time::Instant {
+    pub fn os_instant(&self, at: Instant) -> std::time::Instant {
         self.origin + std::time::Duration::from_micros(at.total_micros())
     }
 

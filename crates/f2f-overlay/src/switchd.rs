@@ -238,7 +238,7 @@ async fn timers(datapath: Arc<Datapath>) {
         let next = datapath.service();
         let at = datapath
             .clock()
-            .to_std(next)
+            .os_instant(next)
             .max(std::time::Instant::now() + MIN_PAUSE);
         tokio::select! {
             () = tokio::time::sleep_until(at.into()) => {}

@@ -124,7 +124,7 @@ enum SwitchOp {
 /// MAC table never exceeds its capacity.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
-    use crate::switch::{rewrite_frame, AttachRequest, Endpoint, Forward, PortRequest, Rewrite};
+    use crate::switch::{rewrite_frame, AttachRequest, Endpoint, PortRequest, Rewrite};
     use crate::time::{Duration, Instant};
     use crate::wire::bpdu::{Bpdu, BpduFlags, BridgeId, BPDU_DST};
     use arbitrary::{Arbitrary, Unstructured};
