@@ -249,6 +249,7 @@ pub fn console_lines(data: &[u8]) {
             Action::Logout | Action::Shutdown => {
                 assert!(out.ends_with(crate::console::END_OF_SESSION))
             }
+            Action::Capture { .. } => assert_eq!(out, "1000 Success\n", "capture reply"),
             _ => assert!(
                 out.ends_with(crate::console::PROMPT),
                 "reply without prompt: {out:?}"
@@ -422,5 +423,48 @@ mod switch_tests {
             data.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
         }
         switch_ops(&data);
+    }
+}
+
+/// Parses `data` as a `--config` file: no input panics; whatever is accepted
+/// validates, and writing it back as TOML and parsing that gives the same
+/// settings (round trip), so `to_toml` never loses or changes a key.
+pub fn config(data: &[u8]) {
+    use crate::config::SwitchFile;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = SwitchFile::parse(text) else {
+        return;
+    };
+    assert_eq!(file.validate(), Ok(()), "parse accepted an invalid file");
+    let again = file.to_toml();
+    match SwitchFile::parse(&again) {
+        Ok(back) => assert_eq!(back, file, "TOML round trip changed the settings:\n{again}"),
+        Err(error) => panic!("emitted config does not parse: {error}\n{again}"),
+    }
+}
+
+/// Decodes `data` as a capture stream (`port/capture`): no input panics;
+/// each decoded message uses at most the bytes present and emits exactly
+/// those bytes again; decoding stops at the first error or incomplete message.
+pub fn capture_stream(data: &[u8]) {
+    use crate::capture::Message;
+    let mut rest = data;
+    while let Ok(Some((msg, used))) = Message::decode(rest) {
+        assert!(
+            used <= rest.len() && used >= 4,
+            "used {used} of {}",
+            rest.len()
+        );
+        let mut emitted = Vec::new();
+        msg.emit(&mut emitted);
+        assert_eq!(emitted.len(), msg.buffer_len());
+        assert_eq!(
+            Some(emitted.as_slice()),
+            rest.get(..used),
+            "decode → emit changed {msg:?}"
+        );
+        rest = rest.get(used..).unwrap_or(&[]);
     }
 }

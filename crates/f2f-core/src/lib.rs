@@ -14,6 +14,9 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - [`status`]: the switch's state as one document (`status`, `status --json`).
+//! - [`capture`]: pcap files and the capture stream of `port/capture`.
+//! - [`config`]: the `--config` TOML file's schema and validation.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -22,11 +25,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod capture;
+pub mod config;
 pub mod console;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+pub mod status;
 pub mod switch;
 pub mod time;
 pub mod wire;
