@@ -7,6 +7,10 @@
 //! sockets sits behind a read-mostly lock. Sends are non-blocking: a full
 //! destination drops the copy and counts it (`egress_full`), as vde_switch
 //! drops on EAGAIN, so one slow client never stalls the others.
+//!
+//! Capture (`port/capture`): one atomic load per frame tells whether any
+//! capture runs; only then are frames of captured ports copied to the
+//! capture queues (see [`crate::capture`]).
 
 use std::collections::hash_map::RandomState;
 use std::io;
@@ -16,7 +20,9 @@ use f2f_core::switch::{rewrite_frame, Egress, PortId, Switch};
 use f2f_core::time::Instant;
 use tokio::net::UnixDatagram;
 
+use crate::capture::Captures;
 use crate::clock::Clock;
+use f2f_core::capture::Direction;
 
 /// The switch as the shell holds it.
 pub type CoreSwitch = Switch<RandomState>;
@@ -57,6 +63,7 @@ pub struct Datapath {
     switch: Mutex<CoreSwitch>,
     sinks: RwLock<Vec<Vec<Sink>>>,
     clock: Clock,
+    captures: Captures,
 }
 
 impl Datapath {
@@ -66,7 +73,13 @@ impl Datapath {
             switch: Mutex::new(switch),
             sinks: RwLock::new(Vec::new()),
             clock,
+            captures: Captures::default(),
         }
+    }
+
+    /// The running packet captures.
+    pub fn captures(&self) -> &Captures {
+        &self.captures
     }
 
     /// The core's notion of now.
@@ -113,6 +126,10 @@ impl Datapath {
             frame: copy,
             full,
         } = scratch;
+        let capturing = self.captures.active();
+        if capturing {
+            self.captures.offer(ingress, Direction::In, frame);
+        }
         self.lock().decide(now, ingress, frame, egress);
         if egress.is_empty() {
             return;
@@ -124,6 +141,9 @@ impl Datapath {
                     continue;
                 };
                 let bytes = rewrite_frame(frame, e.rewrite, copy);
+                if capturing {
+                    self.captures.offer(e.port, Direction::Out, bytes);
+                }
                 for sink in list {
                     match sink.socket.try_send(bytes) {
                         Ok(_) => {}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use f2f_core::fdb::FdbConfig;
 use f2f_core::mac::MacAddr;
-use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_NUMPORTS};
+use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -121,9 +121,9 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     let config = SwitchConfig {
         numports,
         hub: args.hub,
-        max_frame: args.max_frame,
+        max_frame: args.max_frame.unwrap_or(DEFAULT_MAX_FRAME),
         fdb: FdbConfig {
-            capacity: args.max_macs,
+            capacity: args.max_macs.unwrap_or(f2f_core::fdb::DEFAULT_CAPACITY),
             ..FdbConfig::default()
         },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
