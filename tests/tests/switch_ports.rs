@@ -147,12 +147,14 @@ fn port_out_of_range(kind: SwitchKind) {
     require!(kind.available());
     let tmp = TempDir::new("range");
     let sw = Switch::start(kind, &tmp, "sw", &["-n", "8"]);
+    let before = sw.log().len();
     let (mut ctl, answer) = request_port_as(&sw, 20, 0, Duration::from_secs(2));
     if kind.is_ours() {
         assert!(
             answer.is_none() || closed_within(&mut ctl, SETTLE),
             "ours must close a request for port 20 of 8, got {answer:?}"
         );
+        assert_logged_refusal(&sw, before);
     } else {
         assert_eq!(
             answer,
@@ -170,12 +172,16 @@ fn port_busy_other_user(kind: SwitchKind) {
     let tmp = TempDir::new("busy");
     let sw = Switch::start(kind, &tmp, "sw", &[]);
     let _owner = RawClient::attach(&sw.dir, 4, "root-on-4").expect("root takes port 4");
+    // Let the owner's attach log line land first, so what follows is the refusal.
+    wait_until(SETTLE, || sw.log().contains("root-on-4") || !kind.is_ours());
+    let before = sw.log().len();
     let (mut ctl, answer) = request_port_as(&sw, 4, 65534, Duration::from_secs(2));
     if kind.is_ours() {
         assert!(
             answer.is_none() || closed_within(&mut ctl, SETTLE),
             "ours must refuse port 4 to another user, got {answer:?}"
         );
+        assert_logged_refusal(&sw, before);
     } else {
         assert_eq!(
             answer,
@@ -192,3 +198,15 @@ fn port_busy_other_user(kind: SwitchKind) {
     );
 }
 for_kinds!(port_busy_other_user);
+
+/// Ours logs a line when it refuses a request (issue 3: "close the connection with a log
+/// line"); `before` is the log length just before the request.
+fn assert_logged_refusal(sw: &Switch, before: usize) {
+    let logged = wait_until(SETTLE, || sw.log().len() > before);
+    let log = sw.log();
+    assert!(logged, "no log line for the refused request; log:\n{log}");
+    eprintln!(
+        "refusal logged as: {}",
+        log.get(before..).unwrap_or("").trim()
+    );
+}

@@ -9,14 +9,16 @@
 //! Modules:
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
-//! - [`wire`]: byte formats: the VDE control handshake records
-//!   ([`wire::vde`]) and length-prefixed stream framing ([`wire::stream`]).
+//! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
+//! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
+//! - `sim` (tests, feature `sim`): switches on an in-memory network.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
 //! - [`status`]: the switch's state as one document (`status`, `status --json`).
 //! - [`capture`]: pcap files and the capture stream of `port/capture`.
 //! - [`config`]: the `--config` TOML file's schema and validation.
+//! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -28,11 +30,15 @@
 pub mod capture;
 pub mod config;
 pub mod console;
+pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod status;
+pub mod stp;
 pub mod switch;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,234 @@
+//! Fuzz entry points for the console and the switch decision.
+
+/// A console host with fixed answers, for fuzzing the console.
+struct FuzzHost;
+
+impl crate::console::ConsoleHost for FuzzHost {
+    fn pid(&self) -> u32 {
+        1
+    }
+    fn uptime_secs(&self) -> u64 {
+        1
+    }
+    fn mgmt_socket(&self) -> Option<(String, u32)> {
+        Some(("/run/f2f/mgmt".into(), 0o600))
+    }
+    fn ctl_dir(&self) -> (String, u32) {
+        ("/run/f2f".into(), 0o600)
+    }
+    fn user_name(&self, uid: u32) -> String {
+        uid.to_string()
+    }
+    fn group_name(&self, gid: u32) -> String {
+        gid.to_string()
+    }
+}
+
+type FuzzHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+fn fuzz_switch(numports: usize, capacity: usize) -> crate::switch::Switch<FuzzHasher> {
+    use crate::fdb::FdbConfig;
+    use crate::switch::{Switch, SwitchConfig};
+    Switch::new(
+        SwitchConfig {
+            numports,
+            fdb: FdbConfig {
+                capacity,
+                ..FdbConfig::default()
+            },
+            ..SwitchConfig::default()
+        },
+        FuzzHasher::default(),
+    )
+}
+
+/// Runs every line of `data` through the console of a small switch: no line
+/// may panic, and every reply renders in vde_switch's framing.
+pub fn console_lines(data: &[u8]) {
+    use crate::console::{execute, parse_line, Action};
+    let text = String::from_utf8_lossy(data);
+    let mut sw = fuzz_switch(8, 64);
+    for line in text.split('\n') {
+        let _ = parse_line(line);
+        let reply = execute(&mut sw, &FuzzHost, line);
+        let out = reply.render();
+        match reply.action {
+            Action::Logout | Action::Shutdown => {
+                assert!(out.ends_with(crate::console::END_OF_SESSION))
+            }
+            Action::Capture { .. } => assert_eq!(out, "1000 Success\n", "capture reply"),
+            _ => assert!(
+                out.ends_with(crate::console::PROMPT),
+                "reply without prompt: {out:?}"
+            ),
+        }
+        if reply.data.is_some() {
+            assert!(out.starts_with("0000 DATA END WITH '.'\n"));
+        }
+    }
+}
+
+/// One step of a switch operation sequence.
+#[derive(Debug, arbitrary::Arbitrary)]
+enum SwitchOp {
+    Attach {
+        port: u8,
+        user: bool,
+    },
+    Detach {
+        port: u8,
+    },
+    Frame {
+        port: u8,
+        dst: u8,
+        src: u8,
+        len: u16,
+        tag: Option<u16>,
+        multicast: bool,
+    },
+    Advance {
+        millis: u16,
+    },
+    SetHub(bool),
+    SetVlan {
+        port: u8,
+        vlan: u8,
+    },
+    AddTagged {
+        port: u8,
+        vlan: u8,
+    },
+    Console(u8),
+}
+
+/// Drives the switch with arbitrary operation sequences and checks its
+/// invariants after every step: a frame never goes back out of its ingress
+/// port, only to active ports, at most once per port, and the MAC table never
+/// exceeds its capacity.
+pub fn switch_ops(data: &[u8]) {
+    use crate::mac::MacAddr;
+    use crate::switch::{rewrite_frame, AttachRequest, Endpoint, Forward, PortRequest, Rewrite};
+    use crate::time::{Duration, Instant};
+    use arbitrary::{Arbitrary, Unstructured};
+
+    const CAPACITY: usize = 16;
+    let mut u = Unstructured::new(data);
+    let mut sw = fuzz_switch(8, CAPACITY);
+    let mut now = Instant::ZERO;
+    let mut out = Vec::new();
+    let mut next_id = 0u32;
+    let commands = [
+        "vlan/create 5",
+        "port/sethub 0",
+        "port/create 3",
+        "port/remove 3",
+        "port/setnumports 6",
+        "port/resetcounter",
+    ];
+    // `arbitrary` keeps producing values from an exhausted input, so stop at
+    // its end (and after a bounded number of steps).
+    for _ in 0..10_000 {
+        if u.is_empty() {
+            break;
+        }
+        let Ok(op) = SwitchOp::arbitrary(&mut u) else {
+            break;
+        };
+        match op {
+            SwitchOp::Attach { port, user } => {
+                next_id += 1;
+                let _ = sw.attach(AttachRequest {
+                    port: PortRequest::Number(u32::from(port % 10)),
+                    endpoint: Endpoint {
+                        id: next_id,
+                        module: "fuzz",
+                        description: String::new(),
+                        user: u32::from(user),
+                    },
+                    groups: Vec::new(),
+                });
+            }
+            SwitchOp::Detach { port } => {
+                let id = sw
+                    .port(u16::from(port % 10))
+                    .and_then(|p| p.endpoints.first())
+                    .map(|e| e.id);
+                if let Some(id) = id {
+                    sw.detach(u16::from(port % 10), id);
+                }
+            }
+            SwitchOp::Frame {
+                port,
+                dst,
+                src,
+                len,
+                tag,
+                multicast,
+            } => {
+                let mut frame = vec![0u8; usize::from(len % 1600)];
+                let dst = MacAddr([u8::from(multicast), 0, 0, 0, 0, dst % 8]);
+                let src = MacAddr([0x02, 0, 0, 0, 1, src]);
+                for (slot, byte) in frame.iter_mut().zip(dst.0.iter().chain(src.0.iter())) {
+                    *slot = *byte;
+                }
+                if let Some(vid) = tag {
+                    let mut scratch = Vec::new();
+                    frame = rewrite_frame(&frame, Rewrite::AddTag(vid % 8), &mut scratch).to_vec();
+                }
+                let ingress = u16::from(port % 10);
+                let verdict = sw.decide(now, ingress, &frame, &mut out);
+                let mut seen = std::collections::BTreeSet::new();
+                for e in &out {
+                    assert_ne!(e.port, ingress, "frame sent back out of its ingress port");
+                    assert!(seen.insert(e.port), "two copies to port {}", e.port);
+                    assert!(
+                        sw.port(e.port).is_some_and(|p| p.is_active()),
+                        "copy to inactive port {}",
+                        e.port
+                    );
+                }
+                if let Forward::Drop(_) = verdict {
+                    assert!(out.is_empty());
+                }
+            }
+            SwitchOp::Advance { millis } => {
+                now += Duration::from_millis(u64::from(millis) * 50);
+                sw.handle_timeout(now);
+            }
+            SwitchOp::SetHub(hub) => sw.set_hub(hub),
+            SwitchOp::SetVlan { port, vlan } => {
+                if let Ok(p) = sw.port_mut(u16::from(port % 10)) {
+                    p.untagged_vlan = u16::from(vlan % 8);
+                }
+            }
+            SwitchOp::AddTagged { port, vlan } => {
+                if let Ok(p) = sw.port_mut(u16::from(port % 10)) {
+                    p.tagged_vlans.insert(u16::from(vlan % 8));
+                }
+            }
+            SwitchOp::Console(i) => {
+                let line = commands
+                    .get(usize::from(i) % commands.len())
+                    .copied()
+                    .unwrap_or("");
+                let _ = crate::console::execute(&mut sw, &FuzzHost, line);
+            }
+        }
+        assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
+    }
+}
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+
+    #[test]
+    fn console_and_switch_targets_run_on_samples() {
+        console_lines(b"help\nport/print 1\nport/create 2\nport/allprint\nport/epclose 1 2\n\xff\xfe\nlogout\nshutdown");
+        let mut data = Vec::new();
+        for i in 0..4096u32 {
+            data.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+        switch_ops(&data);
+    }
+}
