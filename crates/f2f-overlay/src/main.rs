@@ -29,11 +29,16 @@ fn main() -> ExitCode {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // With no switch flags at all, say how to attach qemu (spec/cli.md).
+    let bare = match invoked_as.as_str() {
+        "vde_switch" => args.len() == 1,
+        _ => args.len() == 1 || (args.len() == 2 && args.get(1).is_some_and(|a| a == "switch")),
+    };
     let result = if invoked_as == "vde_switch" {
-        run_switch(VdeSwitchCli::parse_from(args).args, false)
+        run_switch(VdeSwitchCli::parse_from(args).args, bare)
     } else {
         match Cli::parse_from(args).command {
-            Some(Command::Switch(a)) => run_switch(*a, false),
+            Some(Command::Switch(a)) => run_switch(*a, bare),
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
