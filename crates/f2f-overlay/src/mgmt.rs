@@ -284,3 +284,65 @@ impl ConsoleHost for Host<'_> {
         sys::group_name(gid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Captures;
+    use f2f_core::capture::Direction;
+
+    /// Decode every message in `bytes`.
+    fn messages(bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while let Ok(Some((m, used))) = Message::decode(rest) {
+            out.push(match m {
+                Message::Frame {
+                    direction, frame, ..
+                } => format!("{direction:?}{}", frame.len()),
+                Message::End { frames, dropped } => format!("End{frames}/{dropped}"),
+            });
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty(), "trailing bytes {rest:?}");
+        out
+    }
+
+    #[tokio::test]
+    async fn capture_stream_stops_at_count() {
+        let caps = Captures::default();
+        let (guard, rx) = caps.start(1);
+        caps.offer(1, Direction::In, &[0; 60]);
+        caps.offer(1, Direction::Out, &[0; 64]);
+        caps.offer(1, Direction::In, &[0; 70]);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (mut rd, mut wr) = tokio::io::split(server);
+        stream_capture(&mut rd, &mut wr, &guard, rx, Some(2))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(messages(&got), ["In60", "Out64", "End2/0"]);
+    }
+
+    #[tokio::test]
+    async fn capture_stream_stops_when_the_client_asks() {
+        let caps = Captures::default();
+        let (guard, rx) = caps.start(3);
+        caps.offer(3, Direction::Out, &[0; 60]);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (mut rd, mut wr) = tokio::io::split(server);
+        let mut first = [0u8; 4 + 10 + 60];
+        let streaming = stream_capture(&mut rd, &mut wr, &guard, rx, None);
+        let stopper = async {
+            client.read_exact(&mut first).await.unwrap();
+            client.write_all(b"\n").await.unwrap();
+        };
+        let (r, ()) = tokio::join!(streaming, stopper);
+        r.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(messages(&first), ["Out60"]);
+        assert_eq!(messages(&rest), ["End1/0"]);
+    }
+}
