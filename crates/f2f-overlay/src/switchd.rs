@@ -25,6 +25,7 @@ use crate::datapath::Datapath;
 use crate::mgmt::Console;
 use crate::ports::vde::{SocketPolicy, VdeServer};
 use crate::sys;
+use crate::sys::daemon::{fork_daemon, Forked};
 
 /// vde_switch's default control directory for root.
 pub const ROOT_CTL_DIR: &str = "/var/run/vde.ctl";
@@ -142,14 +143,33 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     })
 }
 
-/// Daemonize if asked, write the pid file, and run until shutdown.
+/// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
+/// the starting process returns only once the daemon's sockets exist and its
+/// pid file is written.
 pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
-    if prepared.daemon {
-        nix::unistd::daemon(false, false).context("cannot daemonize")?;
-    }
+    let ready = if prepared.daemon {
+        if let Some(path) = prepared.pidfile.as_ref().filter(|p| p.exists()) {
+            bail!(
+                "Error in pidfile creation: {} already exists",
+                path.display()
+            );
+        }
+        match fork_daemon().context("cannot daemonize")? {
+            Forked::Parent { ready: true } => return Ok(()),
+            Forked::Parent { ready: false } => {
+                bail!("the switch daemon failed to start; its reason is in the system log")
+            }
+            Forked::Daemon(ready) => Some(ready),
+        }
+    } else {
+        None
+    };
     init_logging(prepared.daemon);
     if let Some(path) = &prepared.pidfile {
         write_pidfile(path)?;
+    }
+    if let Some(ready) = ready {
+        ready.notify();
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
