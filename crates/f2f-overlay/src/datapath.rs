@@ -18,6 +18,10 @@
 //! guard checks on release), so BPDUs owed after an attach, a console
 //! command or a received BPDU go out at once. BPDUs produced while deciding
 //! a batch go out with that batch.
+//!
+//! Capture (`port/capture`): one atomic load per batch tells whether any
+//! capture runs; only then are the frames of captured ports copied, in
+//! decision order, to the capture queues (see [`crate::capture`]).
 
 use std::collections::hash_map::RandomState;
 use std::io;
@@ -32,8 +36,10 @@ use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 use tokio::sync::Notify;
 
+use crate::capture::Captures;
 use crate::clock::Clock;
 use crate::sys::mmsg::{self, BATCH};
+use f2f_core::capture::Direction;
 
 /// The switch as the shell holds it.
 pub type CoreSwitch = Switch<RandomState>;
@@ -115,6 +121,7 @@ pub struct Datapath {
     armed: AtomicU64,
     /// Wakes the timer task before `armed`.
     wake: Notify,
+    captures: Captures,
 }
 
 /// The locked switch. On release it wakes the timer task if the core's next
@@ -156,7 +163,13 @@ impl Datapath {
             clock,
             armed: AtomicU64::new(0),
             wake: Notify::new(),
+            captures: Captures::default(),
         }
+    }
+
+    /// The running packet captures.
+    pub fn captures(&self) -> &Captures {
+        &self.captures
     }
 
     /// The core's notion of now.
@@ -262,9 +275,13 @@ impl Datapath {
         } = scratch;
         pending.clear();
         copies.clear();
+        let capturing = self.captures.active();
         {
             let mut sw = self.lock();
             for (i, frame) in frames.iter().enumerate() {
+                if capturing {
+                    self.captures.offer(ingress, Direction::In, frame);
+                }
                 sw.decide(now, ingress, frame, egress);
                 for e in egress.iter() {
                     let bytes = if e.rewrite == Rewrite::AsIs {
@@ -277,6 +294,13 @@ impl Datapath {
                             end: copies.len(),
                         }
                     };
+                    if capturing {
+                        let out = match bytes {
+                            Bytes::Input(_) => frame,
+                            Bytes::Copy { start, end } => copies.get(start..end).unwrap_or(&[]),
+                        };
+                        self.captures.offer(e.port, Direction::Out, out);
+                    }
                     pending.push(Pending {
                         port: e.port,
                         seq: pending.len(),

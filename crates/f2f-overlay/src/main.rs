@@ -2,8 +2,11 @@
 //! Ethernet overlay. Invoked as `vde_switch` (through a symlink) it behaves as
 //! `f2f-overlay switch`.
 
+mod capture;
 mod cli;
+mod client;
 mod clock;
+mod config;
 mod datapath;
 mod logging;
 mod mgmt;
@@ -36,11 +39,19 @@ fn main() -> ExitCode {
     } else {
         match Cli::parse_from(args).command {
             Some(Command::Switch(a)) => run_switch(*a, bare),
+            Some(Command::Status(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                client::status(&a)
+            }
+            Some(Command::Capture(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                client::capture(&a)
+            }
             None => {
                 let defaults = Cli::parse_from(["f2f-overlay", "switch"]);
                 match defaults.command {
                     Some(Command::Switch(a)) => run_switch(*a, true),
-                    None => Ok(()),
+                    _ => Ok(()),
                 }
             }
         }
@@ -54,7 +65,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_switch(args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
+fn run_switch(mut args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
+    config::apply(&mut args)?;
     let level = args.common.log_level.clone();
     if !args.daemon {
         logging::init(level.as_deref(), false);
