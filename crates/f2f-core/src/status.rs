@@ -175,12 +175,95 @@ pub struct VlanStatus {
     pub tagged_ports: Vec<PortId>,
 }
 
-/// Spanning tree. Only `enabled` exists until the spanning-tree feature lands;
-/// it adds fields here.
+/// Spanning tree (`-F`). Off, only `enabled` is written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StpStatus {
     /// Whether spanning tree runs.
     pub enabled: bool,
+    /// Our bridge id (priority and MAC, as `fstp/print` shows ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// One tree per VLAN, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trees: Vec<StpTreeStatus>,
+    /// BPDUs received and handled.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bpdus_in: u64,
+    /// BPDUs sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bpdus_out: u64,
+    /// Topology changes started or received (each flushes a VLAN's MACs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub topology_changes: u64,
+}
+
+/// One VLAN's spanning tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StpTreeStatus {
+    /// The VLAN.
+    pub vlan: Vlan,
+    /// The root bridge id.
+    pub root: String,
+    /// Our port towards the root; `None` when we are the root.
+    pub root_port: Option<PortId>,
+    /// Our path cost to the root.
+    pub root_cost: u32,
+    /// Every member port.
+    pub ports: Vec<StpPortStatus>,
+}
+
+/// A port in one VLAN's tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StpPortStatus {
+    /// The port.
+    pub port: PortId,
+    /// `Root`, `Designated`, `Alternate/Backup` or `Edge`.
+    pub role: String,
+    /// `Forwarding`, `Learning` or `Discarding`.
+    pub state: String,
+}
+
+impl StpStatus {
+    /// Read the spanning tree (all of it only while it runs).
+    pub fn of(stp: &crate::stp::Stp) -> StpStatus {
+        if !stp.enabled() {
+            return StpStatus::default();
+        }
+        let trees = stp
+            .vlans()
+            .filter_map(|vlan| {
+                let sum = stp.summary(vlan)?;
+                let ports = stp
+                    .members(vlan)
+                    .map(|(port, _)| StpPortStatus {
+                        port,
+                        role: stp.role(vlan, port).map_or("", |r| r.vde_name()).into(),
+                        state: stp.state(vlan, port).map_or("", |s| s.vde_name()).into(),
+                    })
+                    .collect();
+                Some(StpTreeStatus {
+                    vlan,
+                    root: sum.root.to_string(),
+                    root_port: sum.root_port,
+                    root_cost: sum.root_cost,
+                    ports,
+                })
+            })
+            .collect();
+        let c = stp.counters();
+        StpStatus {
+            enabled: true,
+            bridge: Some(stp.bridge_id().to_string()),
+            trees,
+            bpdus_in: c.bpdus_in,
+            bpdus_out: c.bpdus_out,
+            topology_changes: c.topology_changes,
+        }
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A switch-to-switch link (filled by the links feature).
@@ -295,7 +378,7 @@ impl Snapshot {
             ports,
             mac_table,
             vlans,
-            stp: StpStatus::default(),
+            stp: StpStatus::of(switch.stp()),
             links: Vec::new(),
             dhcp: None,
             room: None,
@@ -433,11 +516,40 @@ impl Snapshot {
 
     fn render_later(&self, out: &mut String) {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "Spanning tree: {}",
-            if self.stp.enabled { "on" } else { "off" }
-        );
+        match &self.stp.bridge {
+            Some(bridge) if self.stp.enabled => {
+                let _ = writeln!(
+                    out,
+                    "Spanning tree: on, bridge {bridge}, BPDUs in {} out {}, topology changes {}",
+                    self.stp.bpdus_in, self.stp.bpdus_out, self.stp.topology_changes
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "Spanning tree: off");
+            }
+        }
+        for t in &self.stp.trees {
+            let via = t
+                .root_port
+                .map_or_else(|| "this switch".to_string(), |p| format!("via port {p}"));
+            let ports: Vec<String> = t
+                .ports
+                .iter()
+                .map(|p| format!("{} {}/{}", p.port, p.role, p.state))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  VLAN {}: root {} ({via}, cost {}); ports {}",
+                t.vlan,
+                t.root,
+                t.root_cost,
+                if ports.is_empty() {
+                    "-".to_string()
+                } else {
+                    ports.join(", ")
+                }
+            );
+        }
         if self.links.is_empty() {
             let _ = writeln!(out, "Links: none");
         } else {
@@ -698,6 +810,49 @@ mod tests {
         assert!(text.contains("drop") || text.contains("runt=1"), "{text}");
         assert!(text.contains("02:00:00:00:00:01  1     3 s"), "{text}");
         assert!(text.contains("Spanning tree: off\nLinks: none\nDHCP: off"));
+    }
+
+    #[test]
+    fn spanning_tree_state_when_on() {
+        let mut sw = Switch::new(
+            SwitchConfig {
+                mac: "00:ff:01:02:03:04".parse().unwrap(),
+                fstp: true,
+                ..SwitchConfig::default()
+            },
+            H::default(),
+        );
+        sw.attach(AttachRequest {
+            port: PortRequest::Number(4),
+            endpoint: Endpoint {
+                id: 1,
+                module: "unix prog",
+                description: String::new(),
+                user: 0,
+            },
+            groups: vec![],
+        })
+        .unwrap();
+        sw.handle_timeout(Instant::from_secs(1));
+        let s = Snapshot::new(&sw, &Host, Instant::from_secs(2));
+        assert!(s.stp.enabled);
+        assert_eq!(s.stp.bridge.as_deref(), Some("80:00:00:ff:01:02:03:04"));
+        assert_eq!(s.stp.trees.len(), 1);
+        let t = &s.stp.trees[0];
+        assert_eq!((t.vlan, t.root_port, t.root_cost), (0, None, 0));
+        assert_eq!(t.ports[0].port, 4);
+        assert_eq!(
+            (t.ports[0].role.as_str(), t.ports[0].state.as_str()),
+            ("Designated", "Forwarding")
+        );
+        assert_eq!(s.stp.bpdus_out, 1);
+        assert_eq!(Snapshot::from_json(&s.to_json_line()).unwrap(), s);
+        let text = s.render_text();
+        assert!(
+            text.contains("Spanning tree: on, bridge 80:00:00:ff:01:02:03:04, BPDUs in 0 out 1"),
+            "{text}"
+        );
+        assert!(text.contains("  VLAN 0: root 80:00:00:ff:01:02:03:04 (this switch, cost 0); ports 4 Designated/Forwarding\n"), "{text}");
     }
 
     #[test]
