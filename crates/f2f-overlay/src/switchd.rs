@@ -2,7 +2,6 @@
 //! vde_switch does (spec/vde-protocol.md §1), optionally daemonize, then run
 //! the ports, the console and the timers until shutdown, and clean up.
 
-use std::collections::hash_map::RandomState;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
@@ -21,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
-use crate::datapath::Datapath;
+use crate::datapath::{mac_table_hasher, Datapath};
 use crate::mgmt::Console;
 use crate::ports::vde::{SocketPolicy, VdeServer};
 use crate::sys;
@@ -189,7 +188,7 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
 async fn serve(p: &Prepared) -> Result<()> {
     let clock = Clock::start();
     let datapath = Arc::new(Datapath::new(
-        Switch::new(p.config.clone(), RandomState::new()),
+        Switch::new(p.config.clone(), mac_table_hasher()),
         clock,
     ));
     let shutdown = Arc::new(Notify::new());
