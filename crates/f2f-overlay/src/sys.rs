@@ -1,5 +1,8 @@
-//! Operating-system facts and file ownership: users, groups, modes.
-//! Everything here uses safe wrappers (std, nix); no `unsafe`.
+//! Operating-system facts and file ownership: users, groups, modes, and
+//! taps. Everything here uses safe wrappers (std, nix) except [`tap`], the
+//! crate's only `unsafe` (one `ioctl`).
+
+pub mod tap;
 
 use std::ffi::CString;
 use std::io;
@@ -60,4 +63,10 @@ pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
 /// Change a file's owner and/or group (None leaves it).
 pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     std::os::unix::fs::chown(path, uid, gid)
+}
+
+/// The command name of process `pid` (`/proc/PID/comm`), if it can be read.
+pub fn process_name(pid: i32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim_end().to_string())
 }

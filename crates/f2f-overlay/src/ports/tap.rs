@@ -1,0 +1,200 @@
+//! Tap ports (`-t/--tap NAME`): a Linux tap interface attached directly as a
+//! switch port, as vde_switch's tuntap module does, so a host needs no
+//! `vde_plug2tap` process (and its two extra copies per frame).
+//!
+//! The tap is opened (created if missing) before the switch daemonizes, so a
+//! bad name or a missing `/dev/net/tun` stops the start with a clear error.
+//! Once running, each tap is one endpoint (module `tuntap`, description the
+//! interface name, user `NONE`, id its file descriptor: vde_switch's
+//! `port/print` line) on the lowest free port.
+//!
+//! Receive: one task per tap waits for readability and reads up to [`BATCH`]
+//! frames (one `read` each: a tap returns exactly one frame per read) before
+//! yielding, handing each to [`Datapath::forward`]. Send: the sink writes
+//! straight to the tap's non-blocking descriptor from the sender's task; a
+//! full or downed interface (EAGAIN, EIO) drops the copy and the datapath
+//! counts it. A tap deleted from under us (`ip link del`) ends the task and
+//! frees the port. The interface is not persistent: it disappears when the
+//! switch exits.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
+use nix::errno::Errno;
+use tokio::io::unix::AsyncFd;
+use tracing::{info, warn};
+
+use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
+use crate::sys::tap::{open_tap, register, TapError};
+
+/// Frames read per readiness before the task yields to others.
+const BATCH: usize = 64;
+/// Read buffer: one more than the largest frame the switch could accept, so
+/// that a longer one reaches the core and is counted as oversize.
+const RECV_BUF: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
+/// `port/print`'s module name for taps, as vde_switch prints it.
+pub const MODULE: &str = "tuntap";
+
+/// A tap interface opened at start, not yet attached.
+#[derive(Debug)]
+pub struct OpenTap {
+    name: String,
+    fd: OwnedFd,
+}
+
+impl OpenTap {
+    /// Opens (creating if missing) tap `name`.
+    pub fn open(name: &str) -> Result<OpenTap, TapError> {
+        let (fd, name) = open_tap(name)?;
+        Ok(OpenTap { name, fd })
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Attaches the tap to a free port and registers its sink; returns the
+    /// port and the task that forwards its frames until the tap goes away.
+    pub fn attach(
+        self,
+        datapath: &Arc<Datapath>,
+    ) -> Result<(PortId, tokio::task::JoinHandle<()>), AttachFailed> {
+        let OpenTap { name, fd } = self;
+        let id = u32::try_from(fd.as_raw_fd()).unwrap_or(0);
+        let fd = register(fd).map_err(|source| AttachFailed::Register {
+            name: name.clone(),
+            source,
+        })?;
+        let fd = Arc::new(fd);
+        let port = datapath
+            .lock()
+            .attach(AttachRequest {
+                port: PortRequest::Any,
+                endpoint: Endpoint {
+                    id,
+                    module: MODULE,
+                    description: name.clone(),
+                    user: NO_USER,
+                },
+                groups: Vec::new(),
+            })
+            .map_err(|source| AttachFailed::Port {
+                name: name.clone(),
+                source,
+            })?;
+        datapath.add_sink(
+            port,
+            Sink {
+                endpoint: id,
+                socket: Arc::new(TapSink {
+                    fd: Arc::clone(&fd),
+                }),
+            },
+        );
+        info!(port, endpoint = id, tap = %name, "tap attached");
+        let datapath = Arc::clone(datapath);
+        let task = tokio::spawn(async move {
+            receive(&datapath, port, &name, &fd).await;
+            datapath.remove_sink(port, id);
+            datapath.lock().detach(port, id);
+            warn!(port, endpoint = id, tap = %name, "tap detached");
+        });
+        Ok((port, task))
+    }
+}
+
+/// Why an opened tap could not become a port.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachFailed {
+    /// The runtime refused the descriptor.
+    #[error("tap {name}: cannot register with the runtime: {source}")]
+    Register {
+        /// The interface.
+        name: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// No port for it (every port taken, or `-n` too small).
+    #[error("tap {name}: {source}")]
+    Port {
+        /// The interface.
+        name: String,
+        /// Why.
+        source: f2f_core::switch::AttachError,
+    },
+}
+
+/// Where the switch's frames for a tap go: a direct, non-blocking write.
+#[derive(Debug)]
+struct TapSink {
+    fd: Arc<AsyncFd<OwnedFd>>,
+}
+
+impl FrameSink for TapSink {
+    fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            match nix::unistd::write(self.fd.get_ref().as_fd(), frame) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(io::Error::from(errno)),
+            }
+        }
+    }
+}
+
+/// Forward the tap's frames until it fails for good.
+async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<OwnedFd>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut scratch = Scratch::default();
+    loop {
+        let mut guard = match fd.readable().await {
+            Ok(g) => g,
+            Err(err) => {
+                warn!(port, tap = %name, %err, "tap readiness failed");
+                return;
+            }
+        };
+        let mut drained = false;
+        for _ in 0..BATCH {
+            match nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf) {
+                Ok(n) => {
+                    let frame = buf.get(..n).unwrap_or(&[]);
+                    datapath.forward(port, frame, &mut scratch);
+                }
+                Err(Errno::EAGAIN) => {
+                    guard.clear_ready();
+                    drained = true;
+                    break;
+                }
+                Err(Errno::EINTR) => {}
+                // The interface was deleted (EBADFD) or the device failed.
+                Err(errno) => {
+                    warn!(port, tap = %name, err = %errno, "tap read failed; detaching it");
+                    return;
+                }
+            }
+        }
+        drop(guard);
+        if !drained {
+            // A busy tap: let the other ports' tasks run before the next batch.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_bad_names() {
+        let err = OpenTap::open("bad name").unwrap_err();
+        assert!(
+            err.to_string().contains("not a valid interface name"),
+            "{err}"
+        );
+    }
+}
