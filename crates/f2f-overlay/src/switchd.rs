@@ -104,6 +104,14 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
 
+    // Taps are opened first, before any socket exists and before
+    // daemonizing, so that a bad name or a missing /dev/net/tun stops the
+    // start with the reason and leaves nothing behind.
+    let taps = args
+        .tap
+        .iter()
+        .map(|name| OpenTap::open(name).with_context(|| format!("-t/--tap {name}")))
+        .collect::<Result<Vec<_>>>()?;
     if !dir.is_dir() {
         std::fs::create_dir(&dir)
             .with_context(|| format!("cannot create control directory {}", dir.display()))?;
@@ -124,13 +132,6 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         .transpose()?
         .map(|path| bind_listener(&path, ctl_mode, group))
         .transpose()?;
-    // Taps are opened now, before daemonizing, so that a bad name or a
-    // missing /dev/net/tun stops the start with the reason.
-    let taps = args
-        .tap
-        .iter()
-        .map(|name| OpenTap::open(name).with_context(|| format!("-t/--tap {name}")))
-        .collect::<Result<Vec<_>>>()?;
 
     let numports = args.numports.unwrap_or(DEFAULT_NUMPORTS);
     if numports == 0 || numports > usize::from(u16::MAX) {

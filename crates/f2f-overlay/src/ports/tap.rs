@@ -24,6 +24,7 @@ use std::sync::Arc;
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
 use nix::errno::Errno;
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tracing::{info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
@@ -150,7 +151,9 @@ async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<Own
     let mut buf = vec![0u8; RECV_BUF];
     let mut scratch = Scratch::default();
     loop {
-        let mut guard = match fd.readable().await {
+        // Errors too: a deleted interface reports only EPOLLERR, and the read
+        // below then fails with EBADFD.
+        let mut guard = match fd.ready(Interest::READABLE | Interest::ERROR).await {
             Ok(g) => g,
             Err(err) => {
                 warn!(port, tap = %name, %err, "tap readiness failed");

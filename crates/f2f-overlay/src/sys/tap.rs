@@ -109,7 +109,8 @@ pub fn open_tap(name: &str) -> Result<(OwnedFd, String), TapError> {
     Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
 }
 
-/// Registers a tap descriptor with the tokio reactor for readability.
+/// Registers a tap descriptor with the tokio reactor for readability and
+/// errors (a deleted interface signals only `EPOLLERR`).
 ///
 /// tokio's registration is `unsafe` because it cannot know that an arbitrary
 /// `AsRawFd` keeps naming the same open file; an [`OwnedFd`] does, which is
@@ -119,7 +120,8 @@ pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // on drop; `AsyncFd` owns it from here on, so it stays open and refers to
     // the same file description until the `AsyncFd` is dropped, and
     // `as_raw_fd` always returns that same number.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::ERROR) }
+        .map_err(|e| e.into_parts().1)
 }
 
 #[cfg(test)]
