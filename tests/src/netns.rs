@@ -211,7 +211,7 @@ pub fn iperf3(server: &Netns, client: &Netns, addr: &str, seconds: u32, logdir: 
         .and_then(|r| r.split("\"bits_per_second\":").nth(1))
         .and_then(|r| {
             r.trim_start()
-                .split(|c: char| c == ',' || c == '\n' || c == '}')
+                .split([',', '\n', '}'])
                 .next()
         })
         .and_then(|v| v.trim().parse::<f64>().ok());
