@@ -1123,7 +1123,17 @@ mod tests {
         sw.create_port(7).unwrap();
         sw.port_mut(7).unwrap().access_user = Some(1000);
         // A tap attached by the switch itself: no current user, no access check.
-        assert_eq!(attach(&mut sw, 7, NO_USER), Ok(7));
+        let tap = AttachRequest {
+            port: PortRequest::Number(7),
+            endpoint: Endpoint {
+                id: 6,
+                module: "tuntap",
+                description: "tap0".to_string(),
+                user: NO_USER,
+            },
+            groups: vec![],
+        };
+        assert_eq!(sw.attach(tap), Ok(7));
         let port = sw.port(7).unwrap();
         assert!(port.is_active());
         assert_eq!(port.current_user, None, "port/print shows NONE");
