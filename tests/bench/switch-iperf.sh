@@ -65,13 +65,18 @@ die() { log "error: $*"; exit 1; }
 RUN_PIDS=()
 RUN_NS=()
 
-track_pid() { RUN_PIDS+=("$1"); }
+# Each run also lists its PIDs and namespaces in files in its RUN_DIR, so that the main shell
+# can still clean up if the run's subshell had to be killed before its own trap ran.
+track_pid() {
+    RUN_PIDS+=("$1")
+    echo "$1" >>"$RUN_DIR/.pids"
+}
 
-stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
+stop_pid() { # PID [GRACE_SECONDS=3]: TERM, wait, then KILL; reap if it is our child
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
+    for ((i = 0; i < ${2:-3} * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -82,6 +87,7 @@ stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
 make_ns() { # NAME: create a namespace with lo up, registered for deletion
     ip netns add "$1"
     RUN_NS+=("$1")
+    echo "$1" >>"$RUN_DIR/.netns"
     ip -n "$1" link set lo up
 }
 
@@ -98,7 +104,11 @@ HOST_LINKS=()
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "${RUN_SHELL:-}" ]; then stop_pid "$RUN_SHELL"; fi  # its own trap cleans up its run
+    if [ -n "${RUN_SHELL:-}" ]; then
+        stop_pid "$RUN_SHELL" 15 # its own trap cleans up its run; if it could not, do it here
+        mapfile -t RUN_PIDS < <(cat "$RUN_DIR/.pids" 2>/dev/null)
+        mapfile -t RUN_NS < <(cat "$RUN_DIR/.netns" 2>/dev/null)
+    fi
     cleanup_run
     [ "$rc" = 0 ] || log "exit status $rc; raw results in $OUT_DIR"
     exit "$rc"
@@ -117,7 +127,7 @@ wait_for() { # SECONDS DESCRIPTION CMD...: poll CMD every 50 ms until it succeed
 }
 
 cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /proc/PID/stat)
-    local pid sum=0 st
+    local pid sum=0 st f
     for pid in "$@"; do
         st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         st=${st##*) }                       # the command name may hold spaces or ')'
@@ -128,7 +138,7 @@ cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /pr
 }
 
 thread_ticks() { # PID: "TID COMM utime stime" per thread, cumulative (for the raw results)
-    local t st
+    local t st f
     for t in /proc/"$1"/task/*; do
         st=$(cat "$t/stat" 2>/dev/null) || continue
         read -r -a f <<<"${st##*) }"
@@ -139,6 +149,13 @@ thread_ticks() { # PID: "TID COMM utime stime" per thread, cumulative (for the r
 ctx_switches() { # PID: "VOLUNTARY INVOLUNTARY" context switches summed over its threads
     cat /proc/"$1"/task/*/status 2>/dev/null |
         awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v + 0, n + 0}'
+}
+
+user_ticks() { # PID: utime alone (field 14), clock ticks
+    local st f
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return 0; }
+    read -r -a f <<<"${st##*) }"
+    echo "${f[11]}"
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
@@ -254,6 +271,22 @@ start_system() { # NAME: build the system and the two addressed endpoints; ping 
     FIRST_PING_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
+link_drops() { # JSON {"a_rx":..,"a_tx":..,"b_rx":..,"b_tx":..}: dropped counters of the endpoint
+    # interfaces (a tap's tx_dropped = frames the kernel queued for the plug/switch but dropped
+    # because its reader did not keep up)
+    local ja jb
+    ja=$(ip -n "$NS_A" -s -j link show "$IF_A" 2>/dev/null || echo null)
+    jb=$(ip -n "$NS_B" -s -j link show "$IF_B" 2>/dev/null || echo null)
+    python3 -c 'import json, sys
+def d(j, side):
+    try:
+        return json.loads(j)[0]["stats64"][side]["dropped"]
+    except Exception:
+        return None
+a, b = sys.argv[1], sys.argv[2]
+print(json.dumps({"a_rx": d(a, "rx"), "a_tx": d(a, "tx"), "b_rx": d(b, "rx"), "b_tx": d(b, "tx")}))' "$ja" "$jb"
+}
+
 switch_counters() { # JSON totals from the switch's console, or null
     if [ -n "$SW_PID" ] && [ -S "$RUN_DIR/mgmt" ]; then
         "${PY[@]}" counters "$RUN_DIR/mgmt" 2>/dev/null || echo null
@@ -293,28 +326,32 @@ iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets
 }
 
 measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
-    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 pl0 pl1 c0 c1 load1 alive_flag=1
+    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1
     iperf_server_start
     load1=$(cut -d' ' -f1 /proc/loadavg)
     c0=$(switch_counters)
+    ld0=$(link_drops)
     sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
     cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
     iperf_client_start "$SECONDS_PER_RUN"
     iperf_client_wait "$SECONDS_PER_RUN"
     err=$CLI_ERR
     sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
     cs1=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us1=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
     c1=$(switch_counters)
+    ld1=$(link_drops)
     [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
     [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
     stop_pid "$SRV_PID"
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
         --client-json "$RUN_DIR/iperf3-client.json" --clk-tck "$CLK_TCK"
-        --counters-before "$c0" --counters-after "$c1"
+        --counters-before "$c0" --counters-after "$c1" --links-before "$ld0" --links-after "$ld1"
         --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err")
-    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --switch-log "$SW_LOG"
+    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
         --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
     ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
     "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2

@@ -9,8 +9,8 @@
 //! `port/print` line) on the lowest free port.
 //!
 //! Receive: one task per tap waits for readability and reads up to [`BATCH`]
-//! frames (one `read` each: a tap returns exactly one frame per read) before
-//! yielding, handing each to [`Datapath::forward`]. Send: the sink writes
+//! frames (one `read` each: a tap returns exactly one frame per read), then
+//! hands them to [`Datapath::forward_batch`] together. Send: the sink writes
 //! straight to the tap's non-blocking descriptor from the sender's task; a
 //! full or downed interface (EAGAIN, EIO) drops the copy and the datapath
 //! counts it. A tap deleted from under us (`ip link del`) ends the task and
@@ -30,11 +30,11 @@ use tracing::{info, warn};
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::sys::tap::{open_tap, register, TapError};
 
-/// Frames read per readiness before the task yields to others.
-const BATCH: usize = 64;
-/// Read buffer: one more than the largest frame the switch could accept, so
+/// Frames read per readiness and forwarded together (the datapath's batch).
+const BATCH: usize = crate::sys::mmsg::BATCH;
+/// One read slot: one more than the largest frame the switch could accept, so
 /// that a longer one reaches the core and is counted as oversize.
-const RECV_BUF: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
+const SLOT: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
 /// `port/print`'s module name for taps, as vde_switch prints it.
 pub const MODULE: &str = "tuntap";
 
@@ -146,9 +146,12 @@ impl FrameSink for TapSink {
     }
 }
 
-/// Forward the tap's frames until it fails for good.
+/// Forward the tap's frames until it fails for good: per readiness, up to
+/// [`BATCH`] frames are read (one `read` each) into consecutive slots of one
+/// buffer and forwarded together, one switch lock for the lot.
 async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<OwnedFd>) {
-    let mut buf = vec![0u8; RECV_BUF];
+    let mut buf = vec![0u8; SLOT * BATCH];
+    let mut lens = [0usize; BATCH];
     let mut scratch = Scratch::default();
     loop {
         // Errors too: a deleted interface reports only EPOLLERR, and the read
@@ -160,27 +163,45 @@ async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<Own
                 return;
             }
         };
+        let mut got = 0;
         let mut drained = false;
-        for _ in 0..BATCH {
-            match nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf) {
+        let mut failed = None;
+        for (slot, len) in buf.chunks_mut(SLOT).zip(lens.iter_mut()) {
+            let n = loop {
+                match nix::unistd::read(fd.get_ref().as_raw_fd(), slot) {
+                    Err(Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            match n {
                 Ok(n) => {
-                    let frame = buf.get(..n).unwrap_or(&[]);
-                    datapath.forward(port, frame, &mut scratch);
+                    *len = n;
+                    got += 1;
                 }
                 Err(Errno::EAGAIN) => {
                     guard.clear_ready();
                     drained = true;
                     break;
                 }
-                Err(Errno::EINTR) => {}
                 // The interface was deleted (EBADFD) or the device failed.
                 Err(errno) => {
-                    warn!(port, tap = %name, err = %errno, "tap read failed; detaching it");
-                    return;
+                    failed = Some(errno);
+                    break;
                 }
             }
         }
         drop(guard);
+        if got > 0 {
+            let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+            for ((frame, slot), len) in frames.iter_mut().zip(buf.chunks(SLOT)).zip(lens) {
+                *frame = slot.get(..len).unwrap_or(&[]);
+            }
+            datapath.forward_batch(port, frames.get(..got).unwrap_or(&[]), &mut scratch);
+        }
+        if let Some(errno) = failed {
+            warn!(port, tap = %name, err = %errno, "tap read failed; detaching it");
+            return;
+        }
         if !drained {
             // A busy tap: let the other ports' tasks run before the next batch.
             tokio::task::yield_now().await;

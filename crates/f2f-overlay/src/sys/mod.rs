@@ -1,7 +1,9 @@
-//! Operating-system facts and file ownership: users, groups, modes, and
-//! taps. Everything here uses safe wrappers (std, nix) except [`tap`], the
-//! crate's only `unsafe` (one `ioctl`).
+//! Operating-system glue: users, groups, file modes (safe wrappers from std
+//! and nix) and, in submodules, the few system calls that need `unsafe`: the
+//! only place in the shell allowed to use it (`mmsg`: batched datagram I/O;
+//! `tap`: opening a tap with `ioctl(TUNSETIFF)`).
 
+pub mod mmsg;
 pub mod tap;
 
 use std::ffi::CString;
