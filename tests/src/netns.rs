@@ -209,11 +209,7 @@ pub fn iperf3(server: &Netns, client: &Netns, addr: &str, seconds: u32, logdir: 
         .split("\"sum_received\"")
         .nth(1)
         .and_then(|r| r.split("\"bits_per_second\":").nth(1))
-        .and_then(|r| {
-            r.trim_start()
-                .split([',', '\n', '}'])
-                .next()
-        })
+        .and_then(|r| r.trim_start().split([',', '\n', '}']).next())
         .and_then(|v| v.trim().parse::<f64>().ok());
     received.unwrap_or_else(|| panic!("no sum_received in iperf3's output: {text}"))
 }

@@ -226,7 +226,7 @@ fn plug_frames_both_ways(kind: SwitchKind) {
 }
 for_kinds!(plug_frames_both_ways);
 
-/// The plug exits with status 0 on stdin EOF, and its port is freed.
+/// The plug exits with status 0 on stdin EOF, and (on our switch) its port is freed.
 fn plug_exits_on_stdin_eof(kind: SwitchKind) {
     require!(require_f2f(), kind.available());
     let tmp = TempDir::new("plugeof");
@@ -246,9 +246,13 @@ fn plug_exits_on_stdin_eof(kind: SwitchKind) {
             "{pk:?} on stdin EOF: {status:?}, stderr {}",
             plug.stderr()
         );
-        wait_for(SETTLE, "the plug's endpoint to go", || {
-            wait_endpoint_gone(&sw, &descr)
-        });
+        // The real vde_switch now and then keeps a closed endpoint listed (seen about once in
+        // 20 with its own vde_plug too), so the port's release is asserted for ours only.
+        if kind.is_ours() {
+            wait_for(SETTLE, "the plug's endpoint to go", || {
+                wait_endpoint_gone(&sw, &descr)
+            });
+        }
     }
 }
 for_kinds!(plug_exits_on_stdin_eof);
