@@ -8,9 +8,14 @@
 //! interface name, user `NONE`, id its file descriptor: vde_switch's
 //! `port/print` line) on the lowest free port.
 //!
-//! Receive: one task per tap waits for readability and reads up to [`BATCH`]
-//! frames (one `read` each: a tap returns exactly one frame per read), then
-//! hands them to [`Datapath::forward_batch`] together. Send: the sink writes
+//! Receive: one thread per tap waits for readability and reads up to
+//! [`BATCH`] frames (one `read` each: a tap returns exactly one frame per
+//! read), then hands them to [`Datapath::forward_batch`] together. A thread,
+//! not a task on the switch's single-threaded runtime: writing a frame into a
+//! tap runs the receiving host's network stack in the writer's system call,
+//! so with one thread the two directions of a TCP flow (data one way, ACKs
+//! the other) would queue behind each other; with a thread per tap they run
+//! on both cores (benchmarked in BENCHMARKS.md, "Direct tap ports"). Send: the sink writes
 //! straight to the tap's non-blocking descriptor from the sender's task; a
 //! full or downed interface (EAGAIN, EIO) drops the copy and the datapath
 //! counts it. A tap deleted from under us (`ip link del`) ends the task and
@@ -23,12 +28,11 @@ use std::sync::Arc;
 
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
 use nix::errno::Errno;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tracing::{info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
-use crate::sys::tap::{open_tap, register, TapError};
+use crate::sys::tap::{open_tap, TapError};
 
 /// Frames read per readiness and forwarded together (the datapath's batch).
 const BATCH: usize = crate::sys::mmsg::BATCH;
@@ -62,13 +66,9 @@ impl OpenTap {
     pub fn attach(
         self,
         datapath: &Arc<Datapath>,
-    ) -> Result<(PortId, tokio::task::JoinHandle<()>), AttachFailed> {
+    ) -> Result<(PortId, std::thread::JoinHandle<()>), AttachFailed> {
         let OpenTap { name, fd } = self;
         let id = u32::try_from(fd.as_raw_fd()).unwrap_or(0);
-        let fd = register(fd).map_err(|source| AttachFailed::Register {
-            name: name.clone(),
-            source,
-        })?;
         let fd = Arc::new(fd);
         let port = datapath
             .lock()
@@ -96,25 +96,33 @@ impl OpenTap {
             },
         );
         info!(port, endpoint = id, tap = %name, "tap attached");
-        let datapath = Arc::clone(datapath);
-        let task = tokio::spawn(async move {
-            receive(&datapath, port, &name, &fd).await;
-            datapath.remove_sink(port, id);
-            datapath.lock().detach(port, id);
-            warn!(port, endpoint = id, tap = %name, "tap detached");
-        });
-        Ok((port, task))
+        let dp = Arc::clone(datapath);
+        let thread_name = format!("tap {name}");
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                receive(&dp, port, &name, &fd);
+                dp.remove_sink(port, id);
+                dp.lock().detach(port, id);
+                warn!(port, endpoint = id, tap = %name, "tap detached");
+            });
+        match spawned {
+            Ok(handle) => Ok((port, handle)),
+            Err(source) => {
+                datapath.remove_sink(port, id);
+                datapath.lock().detach(port, id);
+                Err(AttachFailed::Thread { source })
+            }
+        }
     }
 }
 
 /// Why an opened tap could not become a port.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachFailed {
-    /// The runtime refused the descriptor.
-    #[error("tap {name}: cannot register with the runtime: {source}")]
-    Register {
-        /// The interface.
-        name: String,
+    /// Its receive thread could not be started.
+    #[error("cannot start the tap's receive thread: {source}")]
+    Thread {
         /// Why.
         source: io::Error,
     },
@@ -131,13 +139,13 @@ pub enum AttachFailed {
 /// Where the switch's frames for a tap go: a direct, non-blocking write.
 #[derive(Debug)]
 struct TapSink {
-    fd: Arc<AsyncFd<OwnedFd>>,
+    fd: Arc<OwnedFd>,
 }
 
 impl FrameSink for TapSink {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
         loop {
-            match nix::unistd::write(self.fd.get_ref().as_fd(), frame) {
+            match nix::unistd::write(self.fd.as_fd(), frame) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
                 Err(errno) => return Err(io::Error::from(errno)),
@@ -146,43 +154,32 @@ impl FrameSink for TapSink {
     }
 }
 
-/// Forward the tap's frames until it fails for good: per readiness, up to
-/// [`BATCH`] frames are read (one `read` each) into consecutive slots of one
-/// buffer and forwarded together, one switch lock for the lot.
-async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<OwnedFd>) {
+/// Forward the tap's frames until it fails for good: wait for readability
+/// (or an error: a deleted interface reports only `POLLERR`), then read up to
+/// [`BATCH`] frames (one `read` each) into consecutive slots of one buffer and
+/// forward them together, one switch lock for the lot.
+fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &OwnedFd) {
     let mut buf = vec![0u8; SLOT * BATCH];
     let mut lens = [0usize; BATCH];
     let mut scratch = Scratch::default();
     loop {
-        // Errors too: a deleted interface reports only EPOLLERR, and the read
-        // below then fails with EBADFD.
-        let mut guard = match fd.ready(Interest::READABLE | Interest::ERROR).await {
-            Ok(g) => g,
-            Err(err) => {
-                warn!(port, tap = %name, %err, "tap readiness failed");
+        let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => {
+                warn!(port, tap = %name, err = %errno, "poll on the tap failed; detaching it");
                 return;
             }
-        };
+        }
         let mut got = 0;
-        let mut drained = false;
         let mut failed = None;
         for (slot, len) in buf.chunks_mut(SLOT).zip(lens.iter_mut()) {
-            let n = loop {
-                match nix::unistd::read(fd.get_ref().as_raw_fd(), slot) {
-                    Err(Errno::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            match n {
+            match read_frame(fd, slot) {
                 Ok(n) => {
                     *len = n;
                     got += 1;
                 }
-                Err(Errno::EAGAIN) => {
-                    guard.clear_ready();
-                    drained = true;
-                    break;
-                }
+                Err(Errno::EAGAIN) => break,
                 // The interface was deleted (EBADFD) or the device failed.
                 Err(errno) => {
                     failed = Some(errno);
@@ -190,7 +187,6 @@ async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<Own
                 }
             }
         }
-        drop(guard);
         if got > 0 {
             let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
             for ((frame, slot), len) in frames.iter_mut().zip(buf.chunks(SLOT)).zip(lens) {
@@ -202,9 +198,15 @@ async fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &AsyncFd<Own
             warn!(port, tap = %name, err = %errno, "tap read failed; detaching it");
             return;
         }
-        if !drained {
-            // A busy tap: let the other ports' tasks run before the next batch.
-            tokio::task::yield_now().await;
+    }
+}
+
+/// One non-blocking read of one frame, retried on EINTR.
+fn read_frame(fd: &OwnedFd, slot: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match nix::unistd::read(fd.as_raw_fd(), slot) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
         }
     }
 }

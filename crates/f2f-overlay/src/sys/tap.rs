@@ -18,9 +18,6 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
-
 /// The clone device every tun/tap interface is opened through.
 pub const TUN_DEVICE: &str = "/dev/net/tun";
 
@@ -107,21 +104,6 @@ pub fn open_tap(name: &str) -> Result<(OwnedFd, String), TapError> {
         .map(|c| *c as u8)
         .collect();
     Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
-}
-
-/// Registers a tap descriptor with the tokio reactor for readability and
-/// errors (a deleted interface signals only `EPOLLERR`).
-///
-/// tokio's registration is `unsafe` because it cannot know that an arbitrary
-/// `AsRawFd` keeps naming the same open file; an [`OwnedFd`] does, which is
-/// why this lives here rather than at the caller.
-pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: an `OwnedFd` is a valid, open descriptor that it alone closes,
-    // on drop; `AsyncFd` owns it from here on, so it stays open and refers to
-    // the same file description until the `AsyncFd` is dropped, and
-    // `as_raw_fd` always returns that same number.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::ERROR) }
-        .map_err(|e| e.into_parts().1)
 }
 
 #[cfg(test)]
