@@ -3,6 +3,7 @@
 //! only place in the shell allowed to use it (`mmsg`: batched datagram I/O;
 //! `tap`: opening a tap with `ioctl(TUNSETIFF)`).
 
+pub mod daemon;
 pub mod mmsg;
 pub mod tap;
 
