@@ -172,7 +172,6 @@ impl Datapath {
     }
 
     /// Forward one frame received on `ingress`.
-    #[allow(dead_code)] // for the stream and tap ports, which land next
     pub fn forward(&self, ingress: PortId, frame: &[u8], scratch: &mut Scratch) {
         self.forward_batch(ingress, &[frame], scratch);
     }
