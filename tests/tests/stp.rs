@@ -24,6 +24,8 @@ use nix::sys::signal::Signal;
 const STP_DST: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
 /// Time allowed for a tree to settle.
 const CONVERGE: Duration = Duration::from_secs(20);
+/// How long a tree must stay unchanged to count as settled.
+const SETTLED: Duration = Duration::from_secs(5);
 
 /// VLAN 0's tree as `fstp/print 0` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,25 +121,37 @@ fn blocked(trees: &[Tree], cable: &Cable) -> bool {
     })
 }
 
-/// Waits until every switch names the same root, `root` is the one saying ROOTSWITCH, and
-/// exactly `blocked_cables` cables are blocked; returns the trees.
-fn wait_tree(sws: &[Switch], cables: &[Cable], root: usize, blocked_cables: usize) -> Vec<Tree> {
-    let mut trees = Vec::new();
-    let ok = wait_until(CONVERGE, || {
-        trees = sws.iter().map(tree).collect();
+/// Waits until every switch names the same root, `root` is the one saying ROOTSWITCH, exactly
+/// `blocked_cables` cables are blocked, and nothing changed for [`SETTLED`] (a hello period
+/// and more: vde_switch tells a neighbour it blocked a cable only at its next hello); returns
+/// the trees and when they last changed.
+fn wait_tree(
+    sws: &[Switch],
+    cables: &[Cable],
+    root: usize,
+    blocked_cables: usize,
+) -> (Vec<Tree>, Instant) {
+    let mut trees: Vec<Tree> = Vec::new();
+    let mut since = Instant::now();
+    let ok = wait_until(CONVERGE + SETTLED, || {
+        let now: Vec<Tree> = sws.iter().map(tree).collect();
+        if now != trees {
+            trees = now;
+            since = Instant::now();
+        }
         let same_root = trees.iter().all(|t| t.root == trees[root].root);
         let one_root = trees
             .iter()
             .enumerate()
             .all(|(i, t)| t.is_root == (i == root));
         let n_blocked = cables.iter().filter(|c| blocked(&trees, c)).count();
-        same_root && one_root && n_blocked == blocked_cables
+        same_root && one_root && n_blocked == blocked_cables && since.elapsed() >= SETTLED
     });
     assert!(
         ok,
-        "no agreement on one tree rooted at switch {root}: {trees:#?}"
+        "no agreement on one settled tree rooted at switch {root}: {trees:#?}"
     );
-    trees
+    (trees, since)
 }
 
 fn macaddr(n: u8) -> String {
@@ -234,7 +248,7 @@ fn interop_loop(ours_is_root: bool) {
     );
     let cables = vec![cable(&sws, 0, 1, &tmp), cable(&sws, 0, 1, &tmp)];
     let root = if ours_is_root { 0 } else { 1 };
-    let trees = wait_tree(&sws, &cables, root, 1);
+    let (trees, _) = wait_tree(&sws, &cables, root, 1);
     assert_eq!(trees[0].root, format!("80:00:{}", macaddr(1)));
     // The non-root switch has exactly one root port, on a cable.
     let other = 1 - root;
@@ -374,8 +388,11 @@ fn triangle(kind: SwitchKind, how: Cut) {
         cable(&sws, 1, 2, &tmp),
         cable(&sws, 2, 0, &tmp),
     ];
-    let trees = wait_tree(&sws, &cables, 0, 1);
-    println!("{kind:?} triangle: tree after {:.2?}", started.elapsed());
+    let (trees, settled) = wait_tree(&sws, &cables, 0, 1);
+    println!(
+        "{kind:?} triangle: tree after {:.2?}",
+        settled.saturating_duration_since(started)
+    );
     assert_pings(&nss[0], "10.212.0.2", 20, "a -> b");
     assert_pings(&nss[0], "10.212.0.3", 20, "a -> c");
     assert_pings(&nss[1], "10.212.0.3", 20, "b -> c");
