@@ -44,6 +44,11 @@ pub trait ConsoleHost {
     fn user_name(&self, uid: u32) -> String;
     /// A group name for `gid` (the number when unknown).
     fn group_name(&self, gid: u32) -> String;
+    /// `dhcp/print`'s text ([`crate::dhcp::DhcpServer::render_print`]), or
+    /// `None` when the switch runs no DHCP server.
+    fn dhcp_print(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the shell must do after sending a reply.
@@ -202,6 +207,7 @@ enum Cmd {
     PortPrint,
     PortAllprint,
     PortStats,
+    DhcpPrint,
 }
 
 const fn menu(path: &'static str, help: &'static str) -> CommandInfo {
@@ -297,6 +303,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         "[N]",
         "print the port counters with drops by reason",
         Cmd::PortStats,
+    ),
+    menu("dhcp", "DHCP SERVER MENU"),
+    cmd(
+        "dhcp/print",
+        "",
+        "print the DHCP server: settings, counters, leases",
+        Cmd::DhcpPrint,
     ),
 ];
 
@@ -436,6 +449,13 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),
+        Cmd::DhcpPrint => match host.dhcp_print() {
+            Some(text) => Reply::data(text, Status::Success),
+            None => Reply::data(
+                "DHCP server off: start the switch with --dhcp CIDR\n".into(),
+                Status::Errno(errno::ENODEV),
+            ),
+        },
     }
 }
 
@@ -771,6 +791,16 @@ OUT: pkts          0          bytes                    0\n  \
         assert!(run(&mut sw, "port/stats").contains(
             "Port 0001 in_frames=0 in_bytes=0 out_frames=0 out_bytes=0 drop_runt=1 drop_oversize=0"
         ));
+    }
+
+    #[test]
+    fn dhcp_print_says_when_off() {
+        let mut sw = switch();
+        assert_eq!(
+            run(&mut sw, "dhcp/print"),
+            "0000 DATA END WITH '.'\nDHCP server off: start the switch with --dhcp CIDR\n.\n1019 No such device\n\nvde$ "
+        );
+        assert!(run(&mut sw, "help dhcp").contains("dhcp/print"));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 
+use std::net::Ipv4Addr;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
+use f2f_core::dhcp::{IpRange, Ipv4Net, Reservation};
 use f2f_core::mac::MacAddr;
 
 /// A drop-in vde_switch and friend-to-friend Ethernet overlay.
@@ -103,12 +106,47 @@ pub struct SwitchArgs {
     #[arg(long = "max-frame", value_name = "BYTES", default_value_t = f2f_core::switch::DEFAULT_MAX_FRAME,
           value_parser = parse_max_frame)]
     pub max_frame: usize,
+    /// The DHCP server inside the switch.
+    #[command(flatten)]
+    pub dhcp: DhcpArgs,
     /// Print the version and exit (vde_switch's -v).
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--dhcp*`: serve DHCP from inside the switch (spec/cli.md).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "DHCP server")]
+pub struct DhcpArgs {
+    /// Serve DHCP on this subnet, e.g. 10.0.0.0/24; the switch answers ARP and
+    /// ping on its server address.
+    #[arg(long = "dhcp", value_name = "CIDR")]
+    pub subnet: Option<Ipv4Net>,
+    /// Addresses handed out (default: every host of the subnet but the server's).
+    #[arg(long = "dhcp-range", value_name = "A-B", requires = "subnet")]
+    pub range: Option<IpRange>,
+    /// Lease time in seconds (default 3600).
+    #[arg(long = "dhcp-lease-time", value_name = "SECS", requires = "subnet",
+          value_parser = clap::value_parser!(u64).range(1..u64::from(u32::MAX)))]
+    pub lease_time: Option<u64>,
+    /// Default gateway handed to clients.
+    #[arg(long = "dhcp-router", value_name = "IP", requires = "subnet")]
+    pub router: Option<Ipv4Addr>,
+    /// DNS server handed to clients (repeatable).
+    #[arg(long = "dhcp-dns", value_name = "IP", requires = "subnet")]
+    pub dns: Vec<Ipv4Addr>,
+    /// The server's own address (default: the first host of the subnet).
+    #[arg(long = "dhcp-server-ip", value_name = "IP", requires = "subnet")]
+    pub server_ip: Option<Ipv4Addr>,
+    /// A fixed address for one MAC, e.g. 52:54:00:12:34:56=10.0.0.7 (repeatable).
+    #[arg(long = "dhcp-reserve", value_name = "MAC=IP", requires = "subnet")]
+    pub reserve: Vec<Reservation>,
+    /// Lease file (default: STATE_DIR/leases.json).
+    #[arg(long = "dhcp-lease-file", value_name = "PATH", requires = "subnet")]
+    pub lease_file: Option<PathBuf>,
 }
 
 /// The switch flags as a standalone command, for the `vde_switch` name.
@@ -211,6 +249,58 @@ mod tests {
                 .refuse_unsupported()
                 .is_err()
         );
+        let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
+        assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn dhcp_flags() {
+        let a = VdeSwitchCli::try_parse_from([
+            "vde_switch",
+            "--dhcp",
+            "10.9.0.0/24",
+            "--dhcp-range",
+            "10.9.0.100-10.9.0.199",
+            "--dhcp-lease-time",
+            "600",
+            "--dhcp-dns",
+            "10.9.0.1",
+            "--dhcp-dns",
+            "9.9.9.9",
+            "--dhcp-reserve",
+            "52:54:00:00:00:07=10.9.0.7",
+            "--dhcp-reserve",
+            "52:54:00:00:00:08=10.9.0.8",
+            "--dhcp-lease-file",
+            "/tmp/l.json",
+        ])
+        .unwrap()
+        .args
+        .dhcp;
+        assert_eq!(a.subnet.unwrap().to_string(), "10.9.0.0/24");
+        assert_eq!(a.range.unwrap().to_string(), "10.9.0.100-10.9.0.199");
+        assert_eq!(
+            (a.lease_time, a.dns.len(), a.reserve.len()),
+            (Some(600), 2, 2)
+        );
+        let e = VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp", "10.9.0.1/24"]).unwrap_err();
+        assert!(e.to_string().contains("did you mean 10.9.0.0/24"), "{e}");
+        let e =
+            VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp-router", "10.9.0.1"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let e = VdeSwitchCli::try_parse_from([
+            "vde_switch",
+            "--dhcp",
+            "10.9.0.0/24",
+            "--dhcp-lease-time",
+            "0",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn version_flag_of_vde_switch() {
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

@@ -8,6 +8,7 @@ mod datapath;
 mod logging;
 mod mgmt;
 mod ports;
+mod state;
 mod switchd;
 mod sys;
 

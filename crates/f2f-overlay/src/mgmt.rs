@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use crate::datapath::Datapath;
+use crate::ports::dhcp::DhcpPort;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
@@ -31,6 +32,7 @@ pub struct Console {
     mgmt: Option<(PathBuf, u32)>,
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
+    dhcp: Option<Arc<DhcpPort>>,
 }
 
 impl Console {
@@ -42,6 +44,7 @@ impl Console {
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
+        dhcp: Option<Arc<DhcpPort>>,
     ) -> Arc<Console> {
         Arc::new(Console {
             datapath,
@@ -49,6 +52,7 @@ impl Console {
             mgmt,
             ctl,
             shutdown,
+            dhcp,
         })
     }
 
@@ -171,5 +175,9 @@ impl ConsoleHost for Host<'_> {
     }
     fn group_name(&self, gid: u32) -> String {
         sys::group_name(gid)
+    }
+    fn dhcp_print(&self) -> Option<String> {
+        let now = self.console.datapath.now();
+        self.console.dhcp.as_ref().map(|d| d.render_print(now))
     }
 }

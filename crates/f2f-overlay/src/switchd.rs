@@ -23,6 +23,7 @@ use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::Datapath;
 use crate::mgmt::Console;
+use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::vde::{SocketPolicy, VdeServer};
 use crate::sys;
 
@@ -64,6 +65,7 @@ pub struct Prepared {
     config: SwitchConfig,
     pidfile: Option<PathBuf>,
     daemon: bool,
+    dhcp: Option<DhcpSetup>,
 }
 
 impl Prepared {
@@ -85,6 +87,8 @@ pub fn default_ctl_dir() -> PathBuf {
 /// Create the directory and bind the control and management sockets.
 pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     args.refuse_unsupported().map_err(anyhow::Error::msg)?;
+    // Before any socket exists: a bad setting or lease file leaves nothing behind.
+    let dhcp = DhcpSetup::from_args(&args.dhcp, args.common.state_dir.as_deref())?;
     let dir = absolute(args.sock.clone().unwrap_or_else(default_ctl_dir))?;
     let (ctl_mode, dir_mode) = modes(args.mode, args.dirmode);
     let group = args
@@ -139,6 +143,7 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         config,
         pidfile,
         daemon: args.daemon,
+        dhcp,
     })
 }
 
@@ -173,6 +178,11 @@ async fn serve(p: &Prepared) -> Result<()> {
         clock,
     ));
     let shutdown = Arc::new(Notify::new());
+    let dhcp = p
+        .dhcp
+        .clone()
+        .map(|setup| DhcpPort::start(setup, &datapath))
+        .transpose()?;
 
     let vde = VdeServer::new(
         Arc::clone(&datapath),
@@ -189,6 +199,7 @@ async fn serve(p: &Prepared) -> Result<()> {
         Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
         (p.dir.clone(), p.ctl_mode),
         Arc::clone(&shutdown),
+        dhcp.clone(),
     );
     tokio::spawn(Arc::clone(&console).serve(tokio_listener(&p.mgmt.0)?));
     if !p.daemon && std::io::stdin().is_terminal() {
@@ -223,6 +234,9 @@ async fn serve(p: &Prepared) -> Result<()> {
     }
     for path in vde.data_socket_paths() {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(dhcp) = &dhcp {
+        dhcp.flush(datapath.now());
     }
     Ok(())
 }

@@ -212,6 +212,19 @@ pub struct LeaseInfo {
     pub state: LeaseState,
 }
 
+/// A lease in force, as [`DhcpServer::active_leases`] lists it for `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveLease {
+    /// The client.
+    pub mac: MacAddr,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Time left until the lease ends unless renewed.
+    pub expires_in: Duration,
+    /// True when the address is reserved for this MAC (`--dhcp-reserve`).
+    pub reserved: bool,
+}
+
 /// A DHCP server attached to the switch as an internal port.
 #[derive(Clone, Debug)]
 pub struct DhcpServer {
@@ -394,6 +407,22 @@ impl DhcpServer {
                 state,
             })
         })
+    }
+
+    /// The leases in force at `now`, in address order: what `status` shows
+    /// (offers, remembered and declined addresses are left out; see
+    /// [`DhcpServer::leases`] for those).
+    pub fn active_leases(&self, now: Instant) -> impl Iterator<Item = ActiveLease> + '_ {
+        self.leases()
+            .filter_map(move |lease| match (lease.state, lease.mac) {
+                (LeaseState::Leased { expires }, Some(mac)) if expires > now => Some(ActiveLease {
+                    mac,
+                    ip: lease.ip,
+                    expires_in: expires.saturating_duration_since(now),
+                    reserved: lease.reserved,
+                }),
+                _ => None,
+            })
     }
 
     /// The counters.

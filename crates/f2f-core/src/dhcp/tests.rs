@@ -185,6 +185,45 @@ fn full_dora_with_every_option() {
 }
 
 #[test]
+fn active_leases_list_only_leases_in_force() {
+    let mut c = config();
+    c.reservations = vec![Reservation {
+        mac: mac(9),
+        ip: ip(200),
+    }];
+    let mut lan = Lan::new(c);
+    let a = lan.dora(mac(1));
+    lan.one(ClientMessage::discover(mac(2), 3)); // offered only
+    lan.at(100);
+    let r = lan.dora(mac(9));
+    assert_eq!(r, ip(200));
+    let now = Instant::from_secs(1000);
+    let active: Vec<ActiveLease> = lan.server.active_leases(now).collect();
+    assert_eq!(
+        active,
+        vec![
+            ActiveLease {
+                mac: mac(1),
+                ip: a,
+                expires_in: Duration::from_secs(2600),
+                reserved: false
+            },
+            ActiveLease {
+                mac: mac(9),
+                ip: ip(200),
+                expires_in: Duration::from_secs(2700),
+                reserved: true
+            }
+        ]
+    );
+    assert_eq!(
+        lan.server.active_leases(Instant::from_secs(3650)).count(),
+        1,
+        "the first lease has run out, even before handle_timeout"
+    );
+}
+
+#[test]
 fn broadcast_bit_gets_broadcast_replies_and_parameter_list_is_honored() {
     let mut lan = Lan::new(config());
     let mut discover = ClientMessage::discover(mac(1), 1);

@@ -2,4 +2,5 @@
 //! frames for [`crate::datapath::Datapath::forward`] and registers a sink for
 //! the frames the switch sends back.
 
+pub mod dhcp;
 pub mod vde;
