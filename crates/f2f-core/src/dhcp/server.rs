@@ -580,14 +580,20 @@ impl DhcpServer {
         };
         if !self.config.subnet.is_host(wanted) {
             self.nak(msg, wanted, NakReason::WrongSubnet);
-        } else if self.pool.assignable(msg.chaddr, wanted)
-            && !self.remembered_for_other(msg.chaddr, wanted)
+        } else if let Some(taken_over) = self
+            .pool
+            .requestable(msg.chaddr, wanted, msg.server_id.is_some())
+            .filter(|_| !self.remembered_for_other(msg.chaddr, wanted))
         {
             let renewed = matches!(self.pool.entry(wanted), Some(Entry::Leased { mac, .. }) if mac == msg.chaddr);
             if self
                 .pool
                 .lease(msg.chaddr, wanted, now, self.config.lease_time)
             {
+                if taken_over.is_some() {
+                    // Its offer went to another MAC meanwhile (pool module doc).
+                    self.counters.offers_evicted += 1;
+                }
                 self.counters.acks += 1;
                 self.dirty = true;
                 self.reply(DhcpMessageType::Ack, msg, wanted);

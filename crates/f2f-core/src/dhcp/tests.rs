@@ -974,6 +974,39 @@ fn a_flood_of_fake_discovers_does_not_starve_a_real_client() {
 }
 
 #[test]
+fn a_real_clients_request_wins_after_a_flood_took_its_offer_over() {
+    let mut c = config();
+    c.range = "10.0.0.2-10.0.0.20".parse().unwrap();
+    let mut lan = Lan::new(c);
+    let real = mac(1);
+    let offer = lan.one(ClientMessage::discover(real, 1));
+    // Fakes between the OFFER and the REQUEST take every offer over, ours included.
+    for n in 0..(MAX_OFFERS as u32 + 50) {
+        lan.send(ClientMessage::discover(mac(10_000 + n), n));
+    }
+    let holder = lan
+        .server
+        .leases()
+        .find(|l| l.ip == offer.yiaddr)
+        .and_then(|l| l.mac);
+    assert!(
+        holder.is_some_and(|m| m != real),
+        "the offer went to a fake: {holder:?}"
+    );
+    let evicted = lan.server.counters().offers_evicted;
+    let ack = lan.one(ClientMessage::select(real, 2, offer.yiaddr, SERVER_IP));
+    assert_eq!((ack.kind, ack.yiaddr), (DhcpMessageType::Ack, offer.yiaddr));
+    assert_eq!(lan.server.counters().offers_evicted, evicted + 1);
+    // The fake that held the offer is refused: never two holders.
+    let fake = holder.unwrap();
+    let nak = lan.one(ClientMessage::select(fake, 3, offer.yiaddr, SERVER_IP));
+    assert_eq!(nak.kind, DhcpMessageType::Nak);
+    // A lease is a claim, not a hold: nobody takes it over.
+    let nak = lan.one(ClientMessage::init_reboot(mac(2), 4, offer.yiaddr));
+    assert_eq!(nak.kind, DhcpMessageType::Nak);
+}
+
+#[test]
 fn a_client_changing_its_mac_every_request_never_gets_a_shared_address() {
     let mut c = config();
     c.range = "10.0.0.2-10.0.0.9".parse().unwrap();

@@ -350,19 +350,50 @@ impl DhcpPort {
             tokio::select! {
                 frame = rx.recv() => {
                     let Some(frame) = frame else { return };
-                    let now = datapath.now();
-                    let mut server = self.server();
-                    handle(&mut server, now, &frame);
-                    for _ in 1..BATCH {
-                        match rx.try_recv() {
-                            Ok(frame) => handle(&mut server, now, &frame),
-                            Err(_) => break,
-                        }
-                    }
+                    self.drain(frame, &mut rx, &datapath, &mut scratch, &mut out);
                 }
-                () = timer => self.server().handle_timeout(datapath.now()),
+                () = timer => {
+                    self.server().handle_timeout(datapath.now());
+                    self.flush_outputs(&datapath, &mut scratch, &mut out);
+                }
             }
-            self.flush_outputs(&datapath, &mut scratch, &mut out);
+        }
+    }
+
+    /// Handle `first` and whatever else is queued, up to [`QUEUE_LEN`] frames,
+    /// switching replies every [`BATCH`]. Draining the queue in one turn
+    /// (rather than one coop budget's worth) keeps it from filling while the
+    /// ports that feed it take their turns, so a flood does not crowd out a
+    /// real client's frame at the queue.
+    fn drain(
+        &self,
+        first: Vec<u8>,
+        rx: &mut mpsc::Receiver<Vec<u8>>,
+        datapath: &Datapath,
+        scratch: &mut Scratch,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(frame) = next.take() {
+            let now = datapath.now();
+            {
+                let mut server = self.server();
+                handle(&mut server, now, &frame);
+                let mut n = 1;
+                while n < BATCH {
+                    match rx.try_recv() {
+                        Ok(frame) => handle(&mut server, now, &frame),
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+                handled += n;
+            }
+            self.flush_outputs(datapath, scratch, out);
+            if handled < QUEUE_LEN {
+                next = rx.try_recv().ok();
+            }
         }
     }
 
