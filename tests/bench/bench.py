@@ -128,6 +128,8 @@ def record_tcp(a):
             if d["in_pkts"] > 0:
                 # DESIGN.md's metric: switch CPU per forwarded frame
                 rec["cpu_us_per_frame"] = None if sw_cpu is None else sw_cpu * 1e6 / d["in_pkts"]
+                if a.sw_user_ticks is not None:
+                    rec["user_us_per_frame"] = a.sw_user_ticks / hz * 1e6 / d["in_pkts"]
                 if a.sw_ctxsw is not None:
                     rec["ctxsw_per_frame"] = sum(a.sw_ctxsw) / d["in_pkts"]
                     rec["ctxsw_vol_per_frame"] = a.sw_ctxsw[0] / d["in_pkts"]
@@ -137,15 +139,28 @@ def record_tcp(a):
                 lines = f.read().splitlines()
         except OSError:
             lines = []
-        bad = [l for l in lines if re.search(r"warn|error|panic|drop", l, re.I)]
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in lines]  # tracing's colours
+        bad = [l for l in lines if re.search(r"\b(WARN|ERROR)\b|panicked|[Ee]rror:", l)]
         rec["switch_log_lines"] = len(lines)
         rec["switch_log_warnings"] = len(bad)
         rec["switch_log_sample"] = bad[:3]
+    if a.links_before and a.links_after:
+        lb, la = json.loads(a.links_before), json.loads(a.links_after)
+        rec["link_drops"] = {
+            k: None if lb.get(k) is None or la.get(k) is None else la[k] - lb[k] for k in la
+        }
     if not rec["switch_alive"] and rec["error"] is None:
         rec["error"] = "switch process died during the run"
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(summary_line(rec))
+
+
+def drops_txt(r):
+    d = r.get("link_drops")
+    if not d:
+        return "-"
+    return f"{fmt(d.get('a_rx'), 'd')}/{fmt(d.get('a_tx'), 'd')}, {fmt(d.get('b_rx'), 'd')}/{fmt(d.get('b_tx'), 'd')}"
 
 
 def fmt(x, spec=".2f", none="-"):
@@ -188,10 +203,10 @@ def build_report(recs, a):
     out.append("### Every run\n")
     out.append(
         "| round | order | system | Gbit/s | GB recv | retrans | min 1-s Gbit/s | stalls "
-        "| switch CPU s | switch CPU s/GB | switch CPU µs/frame | switch ctx sw/frame (voluntary) | plug2tap CPU s | plug2tap CPU s/GB "
-        "| switch in/out pkts (in−out) | 1st ping ms | switch log warn | load1 | note |"
+        "| switch CPU s | switch CPU s/GB | switch CPU µs/frame (user) | switch ctx sw/frame (voluntary) | plug2tap CPU s | plug2tap CPU s/GB "
+        "| switch in/out pkts (in−out) | endpoint if drops A rx/tx, B rx/tx | 1st ping ms | switch log warn | load1 | note |"
     )
-    out.append("|" + "---|" * 19)
+    out.append("|" + "---|" * 20)
     for r in recs:
         sw = r.get("sw")
         swtxt = "-" if not sw else f"{sw['in_pkts']}/{sw['out_pkts']} ({r['sw_lost_pkts']})"
@@ -201,16 +216,16 @@ def build_report(recs, a):
             f"| {fmt(None if r.get('bytes') is None else r['bytes'] / 1e9)} "
             f"| {fmt(r.get('retrans'), 'd')} | {fmt(r.get('min_interval_gbps'))} "
             f"| {fmt(r.get('stall_intervals'), 'd')} | {fmt(r.get('sw_cpu_s'))} "
-            f"| {fmt(r.get('cpu_s_per_gb'), '.3f')} | {fmt(r.get('cpu_us_per_frame'))} "
+            f"| {fmt(r.get('cpu_s_per_gb'), '.3f')} | {fmt(r.get('cpu_us_per_frame'))} ({fmt(r.get('user_us_per_frame'))}) "
             f"| {fmt(r.get('ctxsw_per_frame'), '.3f')} ({fmt(r.get('ctxsw_vol_per_frame'), '.3f')}) | {fmt(r.get('plug_cpu_s'))} "
-            f"| {fmt(r.get('plug_cpu_s_per_gb'), '.3f')} | {swtxt} | {fmt(r.get('first_ping_ms'), 'd')} "
+            f"| {fmt(r.get('plug_cpu_s_per_gb'), '.3f')} | {swtxt} | {drops_txt(r)} | {fmt(r.get('first_ping_ms'), 'd')} "
             f"| {fmt(r.get('switch_log_warnings'), 'd')} | {fmt(r.get('load1'))} | {note} |"
         )
     out.append("")
     med = {}
     out.append("### Medians per system\n")
-    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | switch CPU µs/frame | switch ctx sw/frame | plug2tap CPU s/GB | retrans |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | switch CPU µs/frame | of which user | switch ctx sw/frame | plug2tap CPU s/GB | retrans |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for s in systems:
         ok = [r for r in recs if r["system"] == s and r["ok"]]
         m = {
@@ -220,13 +235,14 @@ def build_report(recs, a):
             "cpu": median([r.get("cpu_s_per_gb") for r in ok]),
             "plug": median([r.get("plug_cpu_s_per_gb") for r in ok]),
             "usf": median([r.get("cpu_us_per_frame") for r in ok]),
+            "uuf": median([r.get("user_us_per_frame") for r in ok]),
             "csf": median([r.get("ctxsw_per_frame") for r in ok]),
             "retrans": median([r.get("retrans") for r in ok]),
         }
         med[s] = m
         out.append(
             f"| {s}{' (reference)' if s in a.reference else ''} | {m['n']}/{m['n_all']} "
-            f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['usf'])} | {fmt(m['csf'], '.3f')} "
+            f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['usf'])} | {fmt(m['uuf'])} | {fmt(m['csf'], '.3f')} "
             f"| {fmt(m['plug'], '.3f')} "
             f"| {fmt(m['retrans'], '.0f')} |"
         )
@@ -316,6 +332,11 @@ def report(a):
         f"round {r['round']} {r['system']}: switch took in {r['sw_lost_pkts']} more frames than it sent out"
         for r in recs
         if r.get("sw_lost_pkts")
+    ]
+    anomalies += [
+        f"round {r['round']} {r['system']}: endpoint interfaces dropped frames ({drops_txt(r)}, A rx/tx, B rx/tx)"
+        for r in recs
+        if r.get("link_drops") and any(v for v in r["link_drops"].values())
     ]
     anomalies += [
         f"round {r['round']} {r['system']}: {r['switch_log_warnings']} warning/error line(s) in the switch log, e.g. {r['switch_log_sample']}"
@@ -531,6 +552,9 @@ def main():
     r.add_argument("--clk-tck", type=int, required=True)
     r.add_argument("--sw-ticks", type=int)
     r.add_argument("--plug-ticks", type=int)
+    r.add_argument("--sw-user-ticks", type=int)
+    r.add_argument("--links-before")
+    r.add_argument("--links-after")
     r.add_argument("--sw-ctxsw", type=int, nargs=2, metavar=("VOLUNTARY", "INVOLUNTARY"))
     r.add_argument("--counters-before")
     r.add_argument("--counters-after")

@@ -151,6 +151,13 @@ ctx_switches() { # PID: "VOLUNTARY INVOLUNTARY" context switches summed over its
         awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v + 0, n + 0}'
 }
 
+user_ticks() { # PID: utime alone (field 14), clock ticks
+    local st f
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return 0; }
+    read -r -a f <<<"${st##*) }"
+    echo "${f[11]}"
+}
+
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- building blocks of systems
@@ -264,6 +271,22 @@ start_system() { # NAME: build the system and the two addressed endpoints; ping 
     FIRST_PING_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
+link_drops() { # JSON {"a_rx":..,"a_tx":..,"b_rx":..,"b_tx":..}: dropped counters of the endpoint
+    # interfaces (a tap's tx_dropped = frames the kernel queued for the plug/switch but dropped
+    # because its reader did not keep up)
+    local ja jb
+    ja=$(ip -n "$NS_A" -s -j link show "$IF_A" 2>/dev/null || echo null)
+    jb=$(ip -n "$NS_B" -s -j link show "$IF_B" 2>/dev/null || echo null)
+    python3 -c 'import json, sys
+def d(j, side):
+    try:
+        return json.loads(j)[0]["stats64"][side]["dropped"]
+    except Exception:
+        return None
+a, b = sys.argv[1], sys.argv[2]
+print(json.dumps({"a_rx": d(a, "rx"), "a_tx": d(a, "tx"), "b_rx": d(b, "rx"), "b_tx": d(b, "tx")}))' "$ja" "$jb"
+}
+
 switch_counters() { # JSON totals from the switch's console, or null
     if [ -n "$SW_PID" ] && [ -S "$RUN_DIR/mgmt" ]; then
         "${PY[@]}" counters "$RUN_DIR/mgmt" 2>/dev/null || echo null
@@ -303,28 +326,32 @@ iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets
 }
 
 measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
-    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 pl0 pl1 c0 c1 load1 alive_flag=1
+    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1
     iperf_server_start
     load1=$(cut -d' ' -f1 /proc/loadavg)
     c0=$(switch_counters)
+    ld0=$(link_drops)
     sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
     cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
     iperf_client_start "$SECONDS_PER_RUN"
     iperf_client_wait "$SECONDS_PER_RUN"
     err=$CLI_ERR
     sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
     cs1=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us1=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
     c1=$(switch_counters)
+    ld1=$(link_drops)
     [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
     [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
     stop_pid "$SRV_PID"
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
         --client-json "$RUN_DIR/iperf3-client.json" --clk-tck "$CLK_TCK"
-        --counters-before "$c0" --counters-after "$c1"
+        --counters-before "$c0" --counters-after "$c1" --links-before "$ld0" --links-after "$ld1"
         --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err")
-    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --switch-log "$SW_LOG"
+    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
         --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
     ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
     "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2

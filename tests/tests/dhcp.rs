@@ -17,7 +17,7 @@ use f2f_e2e::dhcp::{
 };
 use f2f_e2e::netns::assert_pings;
 use f2f_e2e::proc::{Child, Spawn};
-use f2f_e2e::tools::{require_f2f, require_real_vde, require_root, require_tool, QEMU};
+use f2f_e2e::tools::{f2f_bin, require_f2f, require_real_vde, require_root, require_tool, QEMU};
 use f2f_e2e::{require, wait_until, Netns, RawClient, Switch, SwitchKind, TempDir};
 
 /// "Within seconds": the longest a real client may take to get its lease.
@@ -133,6 +133,31 @@ fn udhcpc_and_dhclient_get_leases_and_ping() {
         "the server is an internal port on the last port:\n{ports}"
     );
     assert!(sw.log().contains("DHCP lease"), "leases are logged");
+    let out = Command::new(f2f_bin())
+        .args(["status", "--json", "-M"])
+        .arg(&sw.mgmt)
+        .output()
+        .expect("running f2f-overlay status");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {out:?}"));
+    assert_eq!(status["dhcp"]["subnet"], "10.210.0.0/24", "{status}");
+    let in_status: BTreeSet<String> = status["dhcp"]["leases"]
+        .as_array()
+        .expect("dhcp.leases")
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["ip"].as_str().unwrap_or(""),
+                l["mac"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let want: BTreeSet<String> = [(a, mac_of(&ns1, "tap1")), (b, mac_of(&ns2, "tap2"))]
+        .iter()
+        .map(|(ip, mac)| format!("{ip} {mac}"))
+        .collect();
+    assert_eq!(in_status, want, "status --json lists the leases");
     let file = std::fs::read_to_string(tmp.join("sw-leases.json")).expect("lease file written");
     assert!(
         file.contains(&a.to_string()) && file.contains(&b.to_string()),
@@ -410,7 +435,20 @@ fn restart_keeps_addresses_and_reservations_hold() {
         "{file}"
     );
 
-    let sw = dhcp_switch(&tmp, "sw", p, &flags);
+    // The second start reads the same settings from a config file (paths relative to it).
+    let conf = tmp.join("sw.toml");
+    std::fs::write(
+        &conf,
+        "dhcp = \"10.213.0.0/24\"\ndhcp-lease-file = \"sw-leases.json\"\n\
+         dhcp-reserve = [\"52:54:00:d7:00:07=10.213.0.77\"]\n",
+    )
+    .expect("write config");
+    let sw = Switch::start(
+        SwitchKind::Ours,
+        &tmp,
+        "sw",
+        &["--config", conf.to_str().expect("utf-8")],
+    );
     assert!(
         sw.log().contains("restored=2"),
         "both leases restored:\n{}",

@@ -210,3 +210,31 @@ fn assert_logged_refusal(sw: &Switch, before: usize) {
         log.get(before..).unwrap_or("").trim()
     );
 }
+
+/// Once a client has its 110-byte reply, it is on the switch: a broadcast sent by another
+/// port right after that reaches it (vde_switch sets the endpoint up before replying).
+/// Repeated 100 times, with a fresh client each time (all kept attached), to catch a race.
+fn delivered_right_after_attach(kind: SwitchKind) {
+    require!(kind.available());
+    let tmp = TempDir::new("afterattach");
+    let sw = Switch::start(kind, &tmp, "sw", &["-n", "128"]);
+    let a = RawClient::attach(&sw.dir, 0, "sender").expect("attach sender");
+    let mut lost = Vec::new();
+    let mut attached = Vec::new();
+    for i in 0..100u8 {
+        let b = RawClient::attach(&sw.dir, 0, "newcomer").expect("attach newcomer");
+        let f = frame(BROADCAST, mac(1), 60, i);
+        a.send(&f);
+        if b.recv_matching(Duration::from_secs(2), |g| g == f.as_slice())
+            .is_none()
+        {
+            lost.push(i);
+        }
+        attached.push(b);
+    }
+    assert!(
+        lost.is_empty(),
+        "broadcasts lost by a just-attached client in rounds {lost:?} of 100"
+    );
+}
+for_kinds!(delivered_right_after_attach);

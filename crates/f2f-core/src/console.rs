@@ -68,6 +68,21 @@ pub enum Action {
         /// The endpoint id.
         id: u32,
     },
+    /// Answer `status/json`: the shell builds a [`crate::status::Snapshot`]
+    /// (adding the sections it owns) and puts its JSON line in the reply's
+    /// data before sending it.
+    Status,
+    /// Turn this session into a capture stream of `port` (`port/capture`,
+    /// see [`crate::capture`]): after `1000 Success\n` and no prompt, the
+    /// shell sends capture messages until `count` frames or the client's stop.
+    /// A session that cannot stream (the stdin console) answers
+    /// `EOPNOTSUPP` instead.
+    Capture {
+        /// The port to capture.
+        port: PortId,
+        /// Stop after this many frames.
+        count: Option<u64>,
+    },
 }
 
 /// Outcome of a command: vde_switch's status codes.
@@ -162,6 +177,11 @@ impl Reply {
             out.push_str(END_OF_SESSION);
             return out;
         }
+        if matches!(self.action, Action::Capture { .. }) && self.status == Some(Status::Success) {
+            // The capture stream follows the status line; no prompt.
+            out.push_str("1000 Success\n");
+            return out;
+        }
         match self.status {
             Some(Status::Success) => out.push_str("1000 Success\n"),
             Some(Status::Errno(e)) => {
@@ -207,6 +227,8 @@ enum Cmd {
     PortPrint,
     PortAllprint,
     PortStats,
+    PortCapture,
+    StatusJson,
     DhcpPrint,
 }
 
@@ -303,6 +325,19 @@ pub const COMMANDS: &[CommandInfo] = &[
         "[N]",
         "print the port counters with drops by reason",
         Cmd::PortStats,
+    ),
+    cmd(
+        "port/capture",
+        "N [COUNT]",
+        "stream the frames passing port N (f2f-overlay capture)",
+        Cmd::PortCapture,
+    ),
+    menu("status", "STATUS MENU (f2f-overlay)"),
+    cmd(
+        "status/json",
+        "",
+        "the switch's state as one line of JSON (f2f-overlay status)",
+        Cmd::StatusJson,
     ),
     menu("dhcp", "DHCP SERVER MENU"),
     cmd(
@@ -449,6 +484,12 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),
+        Cmd::PortCapture => port_capture(sw, arg),
+        Cmd::StatusJson => Reply {
+            data: None,
+            status: Some(Status::Success),
+            action: Action::Status,
+        },
         Cmd::DhcpPrint => match host.dhcp_print() {
             Some(text) => Reply::data(text, Status::Success),
             None => Reply::data(
@@ -572,6 +613,30 @@ fn port_stats<S: BuildHasher + Clone>(sw: &Switch<S>, arg: &str) -> Reply {
         out.push('\n');
     }
     Reply::data(out, Status::Success)
+}
+
+fn port_capture<S: BuildHasher + Clone>(sw: &Switch<S>, arg: &str) -> Reply {
+    let mut words = arg.split_whitespace();
+    let port = match words.next().map(port_arg) {
+        Some(Ok(p)) => p,
+        _ => return Reply::status(Status::Errno(errno::EINVAL)),
+    };
+    let count = match words.next().map(parse_c_int) {
+        None => None,
+        Some(Some(n)) if n > 0 => u64::try_from(n).ok(),
+        Some(_) => return Reply::status(Status::Errno(errno::EINVAL)),
+    };
+    if words.next().is_some() {
+        return Reply::status(Status::Errno(errno::EINVAL));
+    }
+    if sw.port(port).is_none() {
+        return Reply::status(Status::Errno(errno::ENXIO));
+    }
+    Reply {
+        data: None,
+        status: Some(Status::Success),
+        action: Action::Capture { port, count },
+    }
 }
 
 /// Parse an integer as C's `%i`: decimal, `0x` hex or leading-0 octal.
@@ -791,6 +856,53 @@ OUT: pkts          0          bytes                    0\n  \
         assert!(run(&mut sw, "port/stats").contains(
             "Port 0001 in_frames=0 in_bytes=0 out_frames=0 out_bytes=0 drop_runt=1 drop_oversize=0"
         ));
+    }
+
+    #[test]
+    fn status_and_capture_commands() {
+        let mut sw = switch();
+        let r = execute(&mut sw, &Host, "status/json");
+        assert_eq!(
+            (r.action, r.status),
+            (Action::Status, Some(Status::Success))
+        );
+        let r = execute(&mut sw, &Host, "port/capture 1 10");
+        assert_eq!(
+            r.action,
+            Action::Capture {
+                port: 1,
+                count: Some(10)
+            }
+        );
+        assert_eq!(
+            r.render(),
+            "1000 Success\n",
+            "the stream follows, no prompt"
+        );
+        assert_eq!(
+            execute(&mut sw, &Host, "port/capture 0x1").action,
+            Action::Capture {
+                port: 1,
+                count: None
+            }
+        );
+        for bad in [
+            "port/capture",
+            "port/capture x",
+            "port/capture 1 0",
+            "port/capture 1 2 3",
+        ] {
+            assert_eq!(run(&mut sw, bad), "1022 Invalid argument\n\nvde$ ", "{bad}");
+        }
+        assert_eq!(
+            run(&mut sw, "port/capture 5"),
+            "1006 No such device or address\n\nvde$ "
+        );
+        assert_eq!(
+            run(&mut sw, "status"),
+            "1038 Function not implemented\n\nvde$ "
+        );
+        assert!(run(&mut sw, "help status").contains("status/json "));
     }
 
     #[test]

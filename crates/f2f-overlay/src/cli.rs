@@ -27,6 +27,61 @@ pub struct Cli {
 pub enum Command {
     /// Run a switch (also what `vde_switch` runs when it is a symlink to us).
     Switch(Box<SwitchArgs>),
+    /// Show a running switch: ports, counters, MAC table, VLANs.
+    Status(StatusArgs),
+    /// Write the frames passing a port (both directions) to a pcap file.
+    Capture(CaptureArgs),
+}
+
+/// Where a client finds a running switch's management socket.
+#[derive(Debug, Clone, Args)]
+pub struct SwitchAddr {
+    /// The switch's control directory; its management socket is DIR/mgmt
+    /// (default: vde_switch's default directory).
+    #[arg(
+        short = 's',
+        long = "sock",
+        value_name = "DIR",
+        conflicts_with = "mgmt"
+    )]
+    pub sock: Option<PathBuf>,
+    /// The switch's management socket (its -M).
+    #[arg(short = 'M', long = "mgmt", value_name = "PATH")]
+    pub mgmt: Option<PathBuf>,
+}
+
+/// `f2f-overlay status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// Print the switch's JSON document (one line; format in docs/status-json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay capture`.
+#[derive(Debug, Clone, Args)]
+pub struct CaptureArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// The port to capture (see `f2f-overlay status`).
+    #[arg(value_name = "PORT", value_parser = parse_port)]
+    pub port: u16,
+    /// The pcap file to write (replaced if it exists), or - for stdout.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Stop after this many frames (default: until Ctrl-C).
+    #[arg(short = 'c', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Options every subcommand has.
@@ -99,13 +154,18 @@ pub struct SwitchArgs {
     /// Number of debug clients (accepted; debug output is not supported yet).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,
-    /// Capacity of the MAC table; the oldest entry is evicted when full.
-    #[arg(long = "max-macs", value_name = "N", default_value_t = f2f_core::fdb::DEFAULT_CAPACITY)]
-    pub max_macs: usize,
-    /// Largest frame forwarded, up to 65535; larger ones are dropped and counted.
-    #[arg(long = "max-frame", value_name = "BYTES", default_value_t = f2f_core::switch::DEFAULT_MAX_FRAME,
-          value_parser = parse_max_frame)]
-    pub max_frame: usize,
+    /// Capacity of the MAC table; the oldest entry is evicted when full
+    /// [default: 65536].
+    #[arg(long = "max-macs", value_name = "N")]
+    pub max_macs: Option<usize>,
+    /// Largest frame forwarded, up to 65535; larger ones are dropped and
+    /// counted [default: 1518].
+    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_max_frame)]
+    pub max_frame: Option<usize>,
+    /// Settings from a TOML file (keys are the long flag names); flags given
+    /// on the command line override it.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The DHCP server inside the switch.
     #[command(flatten)]
     pub dhcp: DhcpArgs,
@@ -126,27 +186,49 @@ pub struct DhcpArgs {
     #[arg(long = "dhcp", value_name = "CIDR")]
     pub subnet: Option<Ipv4Net>,
     /// Addresses handed out (default: every host of the subnet but the server's).
-    #[arg(long = "dhcp-range", value_name = "A-B", requires = "subnet")]
+    #[arg(long = "dhcp-range", value_name = "A-B")]
     pub range: Option<IpRange>,
     /// Lease time in seconds (default 3600).
-    #[arg(long = "dhcp-lease-time", value_name = "SECS", requires = "subnet",
+    #[arg(long = "dhcp-lease-time", value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..u64::from(u32::MAX)))]
     pub lease_time: Option<u64>,
     /// Default gateway handed to clients.
-    #[arg(long = "dhcp-router", value_name = "IP", requires = "subnet")]
+    #[arg(long = "dhcp-router", value_name = "IP")]
     pub router: Option<Ipv4Addr>,
     /// DNS server handed to clients (repeatable).
-    #[arg(long = "dhcp-dns", value_name = "IP", requires = "subnet")]
+    #[arg(long = "dhcp-dns", value_name = "IP")]
     pub dns: Vec<Ipv4Addr>,
     /// The server's own address (default: the first host of the subnet).
-    #[arg(long = "dhcp-server-ip", value_name = "IP", requires = "subnet")]
+    #[arg(long = "dhcp-server-ip", value_name = "IP")]
     pub server_ip: Option<Ipv4Addr>,
     /// A fixed address for one MAC, e.g. 52:54:00:12:34:56=10.0.0.7 (repeatable).
-    #[arg(long = "dhcp-reserve", value_name = "MAC=IP", requires = "subnet")]
+    #[arg(long = "dhcp-reserve", value_name = "MAC=IP")]
     pub reserve: Vec<Reservation>,
     /// Lease file (default: STATE_DIR/leases.json).
-    #[arg(long = "dhcp-lease-file", value_name = "PATH", requires = "subnet")]
+    #[arg(long = "dhcp-lease-file", value_name = "PATH")]
     pub lease_file: Option<PathBuf>,
+}
+
+impl DhcpArgs {
+    /// The `--dhcp-*` settings given without `--dhcp CIDR` (from flags or the
+    /// config file), which would otherwise be silently ignored.
+    pub fn without_subnet(&self) -> Vec<&'static str> {
+        if self.subnet.is_some() {
+            return Vec::new();
+        }
+        [
+            ("--dhcp-range", self.range.is_some()),
+            ("--dhcp-lease-time", self.lease_time.is_some()),
+            ("--dhcp-router", self.router.is_some()),
+            ("--dhcp-dns", !self.dns.is_empty()),
+            ("--dhcp-server-ip", self.server_ip.is_some()),
+            ("--dhcp-reserve", !self.reserve.is_empty()),
+            ("--dhcp-lease-file", self.lease_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 /// The switch flags as a standalone command, for the `vde_switch` name.
@@ -179,6 +261,14 @@ pub fn parse_max_frame(s: &str) -> Result<usize, String> {
         .ok()
         .filter(|v| range.contains(v))
         .ok_or_else(|| format!("{s:?}: the largest frame must be between 14 and 65535 bytes"))
+}
+
+/// Parse a port number (0..65535, C's `%i` forms).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    parse_c_usize(s)
+        .ok()
+        .and_then(|v| u16::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is not a port number (0..65535)"))
 }
 
 /// Parse a non-negative integer as C's `%i` (decimal, 0x hex, 0 octal).
@@ -249,6 +339,16 @@ mod tests {
                 .refuse_unsupported()
                 .is_err()
         );
+        let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
+        match c.unwrap().command {
+            Some(Command::Capture(a)) => {
+                assert_eq!((a.port, a.count, a.file.to_str()), (2, Some(5), Some("-")));
+                assert_eq!(a.at.sock.unwrap().to_str(), Some("/d"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["f2f-overlay", "capture", "1", "f", "-c", "0"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "status", "-s", "/d", "-M", "/m"]).is_err());
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }
@@ -285,9 +385,11 @@ mod tests {
         );
         let e = VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp", "10.9.0.1/24"]).unwrap_err();
         assert!(e.to_string().contains("did you mean 10.9.0.0/24"), "{e}");
-        let e =
-            VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp-router", "10.9.0.1"]).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let a = VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp-router", "10.9.0.1"])
+            .unwrap()
+            .args
+            .dhcp;
+        assert_eq!(a.without_subnet(), ["--dhcp-router"]);
         let e = VdeSwitchCli::try_parse_from([
             "vde_switch",
             "--dhcp",

@@ -35,10 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use f2f_core::dhcp::{
-    ActiveLease, DhcpConfig, DhcpConfigError, DhcpCounters, DhcpEvent, DhcpServer, FrameOutcome,
-    Ipv4Net, LeaseSnapshot, UnixTime,
+    DhcpConfig, DhcpConfigError, DhcpEvent, DhcpServer, FrameOutcome, Ipv4Net, LeaseSnapshot,
+    UnixTime,
 };
 use f2f_core::mac::MacAddr;
+use f2f_core::status::DhcpStatus;
 use f2f_core::switch::{AttachError, AttachRequest, Endpoint, PortId, PortRequest};
 use f2f_core::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
@@ -66,6 +67,12 @@ pub enum DhcpSetupError {
     /// The flags do not make a valid configuration.
     #[error("DHCP settings: {0}")]
     Config(#[from] DhcpConfigError),
+    /// DHCP settings without the subnet to serve.
+    #[error("{flags} given without --dhcp CIDR (the subnet to serve)")]
+    NoSubnet {
+        /// The settings given.
+        flags: String,
+    },
     /// The lease file's directory cannot be created.
     #[error("cannot create the directory {path} for the DHCP lease file: {source}")]
     StateDir {
@@ -127,7 +134,13 @@ impl DhcpSetup {
         state_dir: Option<&Path>,
     ) -> Result<Option<DhcpSetup>, DhcpSetupError> {
         let Some(subnet) = args.subnet else {
-            return Ok(None);
+            let orphans = args.without_subnet();
+            if orphans.is_empty() {
+                return Ok(None);
+            }
+            return Err(DhcpSetupError::NoSubnet {
+                flags: orphans.join(", "),
+            });
         };
         let config = config(args, subnet)?;
         let lease_file = match &args.lease_file {
@@ -295,28 +308,14 @@ impl DhcpPort {
         Ok(me)
     }
 
-    /// The port the server is attached to.
-    #[allow(dead_code)] // for `status`, which lands next
-    pub fn port(&self) -> PortId {
-        self.port
-    }
-
     /// `dhcp/print`'s text.
     pub fn render_print(&self, now: Instant) -> String {
         self.server().render_print(now)
     }
 
-    /// The served subnet and the leases in force, for `status`.
-    #[allow(dead_code)] // for `status`, which lands next
-    pub fn leases(&self, now: Instant) -> (Ipv4Net, Vec<ActiveLease>) {
-        let server = self.server();
-        (server.config().subnet, server.active_leases(now).collect())
-    }
-
-    /// The server's counters, for `status`.
-    #[allow(dead_code)] // for `status`, which lands next
-    pub fn counters(&self) -> DhcpCounters {
-        self.server().counters().clone()
+    /// The `dhcp` section of `status`: subnet and leases in force.
+    pub fn status(&self, now: Instant) -> DhcpStatus {
+        DhcpStatus::of(&self.server(), now)
     }
 
     /// Writes the lease file now, synchronously (at shutdown).
