@@ -231,9 +231,10 @@ impl DhcpPort {
             lease_file,
             snapshot,
         } = setup;
-        let restored = snapshot.as_ref().map_or(0, |s| s.leases.len());
+        let records = snapshot.as_ref().map_or(0, |s| s.leases.len() as u64);
         let server = DhcpServer::new(config.clone(), snapshot.as_ref(), now, wall_now())?;
         let dropped = server.counters().snapshot_dropped;
+        let restored = records.saturating_sub(dropped);
         let id_file = File::open("/dev/null").map_err(DhcpSetupError::EndpointId)?;
         let id = u32::try_from(id_file.as_raw_fd()).unwrap_or(u32::MAX);
         let port = {
