@@ -3,4 +3,6 @@
 //! the frames the switch sends back.
 
 pub mod dhcp;
+pub mod stream;
+pub mod tap;
 pub mod vde;
