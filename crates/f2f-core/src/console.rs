@@ -194,6 +194,7 @@ pub fn strerror(code: u16) -> &'static str {
         12 => "Cannot allocate memory",
         20 => "Not a directory",
         21 => "Is a directory",
+        27 => "File too large",
         36 => "File name too long",
         errno::EOPNOTSUPP => "Operation not supported",
         errno::EADDRINUSE => "Address already in use",

@@ -4,6 +4,7 @@
 
 mod cli;
 mod clock;
+mod console;
 mod datapath;
 mod logging;
 mod mgmt;
@@ -31,11 +32,21 @@ fn main() -> ExitCode {
     } else {
         match Cli::parse_from(args).command {
             Some(Command::Switch(a)) => run_switch(*a, false),
+            Some(Command::Console(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                return match console::run(&a) {
+                    Ok(code) => code,
+                    Err(err) => {
+                        eprintln!("f2f-overlay console: {err:#}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             None => {
                 let defaults = Cli::parse_from(["f2f-overlay", "switch"]);
                 match defaults.command {
                     Some(Command::Switch(a)) => run_switch(*a, true),
-                    None => Ok(()),
+                    _ => Ok(()),
                 }
             }
         }

@@ -6,11 +6,19 @@
 //! it runs, so a console client that floods, stalls or vanishes never holds up
 //! forwarding. A line longer than [`MAX_PENDING`] bytes without a newline is
 //! answered as an invalid command and discarded.
+//!
+//! Scripts (`load PATH`, and `-f/--rcfile` at start) are read here, outside
+//! the switch lock, then run line by line as vde_switch's `runscript` does:
+//! `vde[PATH]: LINE` before each reply, `logout`/`shutdown` ignored. Only
+//! regular files up to [`MAX_SCRIPT`] bytes are read (a FIFO or a device
+//! would block the console), and `load` nests at most
+//! [`console::MAX_LOAD_DEPTH`] deep.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use f2f_core::console::{self, Action, ConsoleHost, Reply, Status};
+use f2f_core::console::{self, errno, Action, ConsoleHost, Reply, Status};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
@@ -22,6 +30,21 @@ use crate::sys;
 
 /// Most bytes buffered for one unfinished line.
 pub const MAX_PENDING: usize = 4096;
+/// Largest script `load` and `-f` read.
+pub const MAX_SCRIPT: u64 = 1 << 20;
+/// errno for a script over [`MAX_SCRIPT`] (`EFBIG`, "File too large").
+const EFBIG: u16 = 27;
+/// errno for a directory given as a script (`EISDIR`).
+const EISDIR: u16 = 21;
+
+/// Who reads a script's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptMode {
+    /// `load` on a console: the output goes to the session.
+    Session,
+    /// `-f` at start: nobody sees the output, so failing lines are logged.
+    Startup,
+}
 
 /// What the console needs from the running switch.
 #[derive(Debug)]
@@ -114,19 +137,83 @@ impl Console {
     ) -> std::io::Result<bool> {
         let text = String::from_utf8_lossy(line);
         let mut reply = self.execute(&text);
-        if let Action::CloseEndpoint { port, id } = reply.action {
-            if !self.vde.close_endpoint(port, id) {
-                reply.status = Some(Status::Errno(console::errno::ENXIO));
-            }
-        }
-        out.write_all(reply.render().as_bytes()).await?;
+        let mut script = String::new();
+        self.perform(&mut reply, 0, ScriptMode::Session, &mut script);
+        script.push_str(&reply.render());
+        out.write_all(script.as_bytes()).await?;
         out.flush().await?;
         match reply.action {
-            Action::None | Action::CloseEndpoint { .. } => Ok(true),
+            Action::None | Action::CloseEndpoint { .. } | Action::Load { .. } => Ok(true),
             Action::Logout => Ok(false),
             Action::Shutdown => {
                 self.shutdown.notify_one();
                 Ok(false)
+            }
+        }
+    }
+
+    /// Carry out what a reply asks of the shell (close an endpoint, run a
+    /// script) and set its status; a script's output goes to `out`.
+    fn perform(&self, reply: &mut Reply, depth: usize, mode: ScriptMode, out: &mut String) {
+        match &reply.action {
+            Action::CloseEndpoint { port, id } => {
+                if !self.vde.close_endpoint(*port, *id) {
+                    reply.status = Some(Status::Errno(errno::ENXIO));
+                }
+            }
+            Action::Load { path } => {
+                let result = if depth >= console::MAX_LOAD_DEPTH {
+                    Err(errno::ELOOP)
+                } else {
+                    read_script(Path::new(path))
+                        .map(|text| self.run_script(path, &text, depth + 1, mode, out))
+                };
+                reply.status = Some(result.map_or_else(Status::Errno, |()| Status::Success));
+            }
+            Action::None | Action::Logout | Action::Shutdown => {}
+        }
+    }
+
+    /// Run the lines of a script read from `path`, appending what a console
+    /// shows to `out`.
+    pub fn run_script(
+        &self,
+        path: &str,
+        text: &str,
+        depth: usize,
+        mode: ScriptMode,
+        out: &mut String,
+    ) {
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if lines.last() == Some(&"") {
+            lines.pop();
+        }
+        for (n, line) in lines.into_iter().enumerate() {
+            out.push_str(&console::script_echo(path, line));
+            let mut reply = self.execute(line);
+            self.perform(&mut reply, depth, mode, out);
+            match reply.action {
+                // vde_switch ignores logout and shutdown in scripts.
+                Action::Logout | Action::Shutdown => {
+                    if mode == ScriptMode::Startup {
+                        warn!(
+                            script = path,
+                            line = n + 1,
+                            command = line,
+                            "ignored in a script"
+                        );
+                    }
+                }
+                _ => out.push_str(&reply.render_body()),
+            }
+            if let (ScriptMode::Startup, Some(Status::Errno(e))) = (mode, reply.status) {
+                warn!(
+                    script = path,
+                    line = n + 1,
+                    command = line,
+                    "failed: 1{e:03} {}",
+                    console::strerror(e)
+                );
             }
         }
     }
@@ -172,4 +259,38 @@ impl ConsoleHost for Host<'_> {
     fn group_name(&self, gid: u32) -> String {
         sys::group_name(gid)
     }
+    fn user_by_name(&self, name: &str) -> Option<u32> {
+        sys::uid_by_name(name)
+    }
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        sys::gid_by_name(name)
+    }
+    fn now(&self) -> f2f_core::time::Instant {
+        self.console.datapath.now()
+    }
+}
+
+/// Read a script for `load` or `-f`: a regular file of at most
+/// [`MAX_SCRIPT`] bytes; the errno vde_switch would report otherwise.
+pub fn read_script(path: &Path) -> Result<String, u16> {
+    let io_errno = |e: std::io::Error| {
+        e.raw_os_error()
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(errno::EINVAL)
+    };
+    let meta = std::fs::metadata(path).map_err(io_errno)?;
+    if meta.is_dir() {
+        return Err(EISDIR);
+    }
+    if !meta.is_file() {
+        return Err(errno::EINVAL);
+    }
+    if meta.len() > MAX_SCRIPT {
+        return Err(EFBIG);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SCRIPT).read_to_end(&mut bytes))
+        .map_err(io_errno)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
