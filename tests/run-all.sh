@@ -81,15 +81,15 @@ ok
 
 # --- 4. unit tests and simulations ---------------------------------------------------------
 step "unit tests (cargo test --workspace --exclude f2f-e2e)"
-cargo test --workspace --exclude f2f-e2e
+cargo test --workspace --exclude f2f-e2e --no-fail-fast
 ok
 
 # --- 5. end-to-end -------------------------------------------------------------------------
 step "end-to-end tests (cargo test --release -p f2f-e2e, one at a time)"
 # One at a time: they share 2 cores and start real switches, taps and qemu. The timeout only
-# catches a hang; the suite takes a few minutes.
+# catches a hang; the suite takes a few minutes. --no-fail-fast: report every failing file.
 timeout --kill-after=30 1800 \
-    cargo test --release -p f2f-e2e -- --test-threads=1 ${E2E_FILTER:+"$E2E_FILTER"}
+    cargo test --release -p f2f-e2e --no-fail-fast -- --test-threads=1 ${E2E_FILTER:+"$E2E_FILTER"}
 ok
 
 # --- 6. fuzz smoke -------------------------------------------------------------------------

@@ -93,6 +93,7 @@ def record_tcp(a):
     plug_cpu = None if a.plug_ticks is None else a.plug_ticks / hz
     rec["sw_cpu_s"] = sw_cpu
     rec["plug_cpu_s"] = plug_cpu
+    rec["sw_ctxsw"] = None if a.sw_ctxsw is None else {"voluntary": a.sw_ctxsw[0], "involuntary": a.sw_ctxsw[1]}
     try:
         with open(a.client_json) as f:
             j = json.load(f)
@@ -124,21 +125,42 @@ def record_tcp(a):
             rec["sw"] = d
             # frames the switch took in but did not send out (2 ports, unicast: ~drops)
             rec["sw_lost_pkts"] = d["in_pkts"] - d["out_pkts"]
+            if d["in_pkts"] > 0:
+                # DESIGN.md's metric: switch CPU per forwarded frame
+                rec["cpu_us_per_frame"] = None if sw_cpu is None else sw_cpu * 1e6 / d["in_pkts"]
+                if a.sw_user_ticks is not None:
+                    rec["user_us_per_frame"] = a.sw_user_ticks / hz * 1e6 / d["in_pkts"]
+                if a.sw_ctxsw is not None:
+                    rec["ctxsw_per_frame"] = sum(a.sw_ctxsw) / d["in_pkts"]
+                    rec["ctxsw_vol_per_frame"] = a.sw_ctxsw[0] / d["in_pkts"]
     if a.switch_log:
         try:
             with open(a.switch_log, errors="replace") as f:
                 lines = f.read().splitlines()
         except OSError:
             lines = []
-        bad = [l for l in lines if re.search(r"warn|error|panic|drop", l, re.I)]
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in lines]  # tracing's colours
+        bad = [l for l in lines if re.search(r"\b(WARN|ERROR)\b|panicked|[Ee]rror:", l)]
         rec["switch_log_lines"] = len(lines)
         rec["switch_log_warnings"] = len(bad)
         rec["switch_log_sample"] = bad[:3]
+    if a.links_before and a.links_after:
+        lb, la = json.loads(a.links_before), json.loads(a.links_after)
+        rec["link_drops"] = {
+            k: None if lb.get(k) is None or la.get(k) is None else la[k] - lb[k] for k in la
+        }
     if not rec["switch_alive"] and rec["error"] is None:
         rec["error"] = "switch process died during the run"
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(summary_line(rec))
+
+
+def drops_txt(r):
+    d = r.get("link_drops")
+    if not d:
+        return "-"
+    return f"{fmt(d.get('a_rx'), 'd')}/{fmt(d.get('a_tx'), 'd')}, {fmt(d.get('b_rx'), 'd')}/{fmt(d.get('b_tx'), 'd')}"
 
 
 def fmt(x, spec=".2f", none="-"):
@@ -181,10 +203,10 @@ def build_report(recs, a):
     out.append("### Every run\n")
     out.append(
         "| round | order | system | Gbit/s | GB recv | retrans | min 1-s Gbit/s | stalls "
-        "| switch CPU s | switch CPU s/GB | plug2tap CPU s | plug2tap CPU s/GB "
-        "| switch in/out pkts (in−out) | 1st ping ms | switch log warn | load1 | note |"
+        "| switch CPU s | switch CPU s/GB | switch CPU µs/frame (user) | switch ctx sw/frame (voluntary) | plug2tap CPU s | plug2tap CPU s/GB "
+        "| switch in/out pkts (in−out) | endpoint if drops A rx/tx, B rx/tx | 1st ping ms | switch log warn | load1 | note |"
     )
-    out.append("|" + "---|" * 17)
+    out.append("|" + "---|" * 20)
     for r in recs:
         sw = r.get("sw")
         swtxt = "-" if not sw else f"{sw['in_pkts']}/{sw['out_pkts']} ({r['sw_lost_pkts']})"
@@ -194,15 +216,16 @@ def build_report(recs, a):
             f"| {fmt(None if r.get('bytes') is None else r['bytes'] / 1e9)} "
             f"| {fmt(r.get('retrans'), 'd')} | {fmt(r.get('min_interval_gbps'))} "
             f"| {fmt(r.get('stall_intervals'), 'd')} | {fmt(r.get('sw_cpu_s'))} "
-            f"| {fmt(r.get('cpu_s_per_gb'), '.3f')} | {fmt(r.get('plug_cpu_s'))} "
-            f"| {fmt(r.get('plug_cpu_s_per_gb'), '.3f')} | {swtxt} | {fmt(r.get('first_ping_ms'), 'd')} "
+            f"| {fmt(r.get('cpu_s_per_gb'), '.3f')} | {fmt(r.get('cpu_us_per_frame'))} ({fmt(r.get('user_us_per_frame'))}) "
+            f"| {fmt(r.get('ctxsw_per_frame'), '.3f')} ({fmt(r.get('ctxsw_vol_per_frame'), '.3f')}) | {fmt(r.get('plug_cpu_s'))} "
+            f"| {fmt(r.get('plug_cpu_s_per_gb'), '.3f')} | {swtxt} | {drops_txt(r)} | {fmt(r.get('first_ping_ms'), 'd')} "
             f"| {fmt(r.get('switch_log_warnings'), 'd')} | {fmt(r.get('load1'))} | {note} |"
         )
     out.append("")
     med = {}
     out.append("### Medians per system\n")
-    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | plug2tap CPU s/GB | retrans |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | switch CPU µs/frame | of which user | switch ctx sw/frame | plug2tap CPU s/GB | retrans |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for s in systems:
         ok = [r for r in recs if r["system"] == s and r["ok"]]
         m = {
@@ -211,12 +234,16 @@ def build_report(recs, a):
             "gbps": median([r.get("gbps") for r in ok]),
             "cpu": median([r.get("cpu_s_per_gb") for r in ok]),
             "plug": median([r.get("plug_cpu_s_per_gb") for r in ok]),
+            "usf": median([r.get("cpu_us_per_frame") for r in ok]),
+            "uuf": median([r.get("user_us_per_frame") for r in ok]),
+            "csf": median([r.get("ctxsw_per_frame") for r in ok]),
             "retrans": median([r.get("retrans") for r in ok]),
         }
         med[s] = m
         out.append(
             f"| {s}{' (reference)' if s in a.reference else ''} | {m['n']}/{m['n_all']} "
-            f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['plug'], '.3f')} "
+            f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['usf'])} | {fmt(m['uuf'])} | {fmt(m['csf'], '.3f')} "
+            f"| {fmt(m['plug'], '.3f')} "
             f"| {fmt(m['retrans'], '.0f')} |"
         )
     out.append("")
@@ -224,18 +251,20 @@ def build_report(recs, a):
     ratios = {}
     if base in med:
         out.append(f"### Ratios to {base} (medians; paired per round in brackets)\n")
-        out.append("| system | throughput ratio | CPU-per-GB ratio |")
-        out.append("|---|---|---|")
+        out.append("| system | throughput ratio | CPU-per-GB ratio | CPU-per-frame ratio |")
+        out.append("|---|---|---|---|")
         for s in systems:
             if s == base:
                 continue
             tr = ratio(med[s]["gbps"], med[base]["gbps"])
             cr = ratio(med[s]["cpu"], med[base]["cpu"])
+            fr = ratio(med[s]["usf"], med[base]["usf"])
             ptr, pcr = paired(recs, s, base)
-            ratios[s] = (tr, cr)
+            ratios[s] = (tr, cr, fr)
             out.append(
                 f"| {s} / {base} | {fmt(tr, '.2f', '-')}{'×' if tr else ''} [{', '.join(fmt(x) for x in ptr) or '-'}] "
-                f"| {fmt(cr)}{'×' if cr else ''} [{', '.join(fmt(x) for x in pcr) or '-'}] |"
+                f"| {fmt(cr)}{'×' if cr else ''} [{', '.join(fmt(x) for x in pcr) or '-'}] "
+                f"| {fmt(fr)}{'×' if fr else ''} |"
             )
         out.append("")
     return "\n".join(out), med, ratios
@@ -259,7 +288,7 @@ def paired(recs, s, base):
 
 def targets_text(ratios, a):
     ours = ratios.get(a.ours)
-    t, c = ours if ours else (None, None)
+    t, c, fr = ours if ours else (None, None, None)
     if a.aa:
         return (
             "### A/A check\n\n"
@@ -280,12 +309,12 @@ def targets_text(ratios, a):
         "|---|---|---|",
         f"| switch CPU per GB lower than vde_switch's (ratio < 1) | issue 3 | {verdict(c, lambda x: x < 1)} |",
         f"| throughput ≥ 0.9× vde_switch's | issue 3 | {verdict(t, lambda x: x >= 0.9)} |",
-        f"| switch CPU per forwarded frame ≤ 1/3 of vde_switch's (CPU per GB used as the proxy: same traffic) | DESIGN.md, issue 10 | {verdict(c, lambda x: x <= 1 / 3)} |",
+        f"| switch CPU per forwarded frame ≤ 1/3 of vde_switch's (frames from the switches' own counters) | DESIGN.md, issue 10 | {verdict(fr, lambda x: x <= 1 / 3)} |",
         f"| throughput ≥ vde_switch's on this harness | DESIGN.md, issue 10 | {verdict(t, lambda x: x >= 1.0)} |",
         "| with direct tap ports ≥ 2× vde_switch; UDP 64-byte frame rate ≥ 2×; within 2× of the Linux bridge | DESIGN.md, issue 10 | later benchmarks |",
         "",
     ]
-    if "bridge" in ratios and ours and ratios["bridge"][0]:
+    if "bridge" in ratios and t and ratios["bridge"][0]:
         lines.append(
             f"Linux bridge (reference): `{a.ours}` reaches "
             f"{fmt(ratio(t, ratios['bridge'][0]))}× the bridge's median throughput.\n"
@@ -305,6 +334,11 @@ def report(a):
         if r.get("sw_lost_pkts")
     ]
     anomalies += [
+        f"round {r['round']} {r['system']}: endpoint interfaces dropped frames ({drops_txt(r)}, A rx/tx, B rx/tx)"
+        for r in recs
+        if r.get("link_drops") and any(v for v in r["link_drops"].values())
+    ]
+    anomalies += [
         f"round {r['round']} {r['system']}: {r['switch_log_warnings']} warning/error line(s) in the switch log, e.g. {r['switch_log_sample']}"
         for r in recs
         if r.get("switch_log_warnings")
@@ -321,17 +355,7 @@ def report(a):
         print("Anomalies:\n  " + "\n  ".join(anomalies))
     if not a.md:
         return
-    section = [
-        f"## {a.title}\n",
-        f"Run {a.date} on {a.machine}. Commit `{a.commit}`. Raw results: iperf3 JSON per run "
-        "are kept in the run's output directory (not committed).\n",
-        "```",
-        a.command,
-        "```\n",
-        a.notes.strip() + "\n" if a.notes else "",
-        body,
-        targets_text(ratios, a),
-    ]
+    section = section_head(a) + [body, targets_text(ratios, a)]
     if anomalies:
         section.append("Anomalies seen in this run:\n")
         section += [f"- {x}" for x in anomalies]
@@ -339,19 +363,148 @@ def report(a):
     write_section(a.md, a.title, "\n".join(s for s in section if s is not None))
 
 
+def section_head(a):
+    return [
+        f"## {a.title}\n",
+        f"Run {a.date} on {a.machine}. Commit `{a.commit}`. Raw results (iperf3 JSON, logs, "
+        "strace/perf output) are kept in the run's output directory (not committed).\n",
+        "```",
+        a.command,
+        "```\n",
+        a.notes.strip() + "\n" if a.notes else "",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# profile: syscalls per frame, perf hot spots
+
+
+def parse_strace_c(path):
+    """{syscall: (calls, errors)} from an `strace -c` summary."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                t = line.split()
+                if len(t) >= 5 and re.fullmatch(r"[\d.]+", t[0]) and t[-1] != "total":
+                    calls = int(t[3])
+                    errors = int(t[4]) if len(t) == 6 else 0
+                    out[t[-1]] = (calls, errors)
+    except OSError:
+        pass
+    return out
+
+
+def parse_perf(path, n=12):
+    rows = []
+    try:
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*\S)", line)
+                if m:
+                    sym = re.sub(r"(\s+-)+$", "", m.group(4))
+                    rows.append((float(m.group(1)), m.group(2), sym))
+    except OSError:
+        pass
+    return rows[:n]
+
+
+def record_profile(a):
+    rec = {"measure": "profile", "system": a.system, "round": a.round, "order": a.order,
+           "error": a.error or None, "ok": False}
+    sc = parse_strace_c(a.strace)
+    rec["syscalls"] = {k: v[0] for k, v in sc.items()}
+    rec["syscall_errors"] = {k: v[1] for k, v in sc.items() if v[1]}
+    rec["perf_top"] = parse_perf(a.perf)
+    b = json.loads(a.counters_before) if a.counters_before else None
+    c = json.loads(a.counters_after) if a.counters_after else None
+    if b and c:
+        rec["frames_in"] = c["in_pkts"] - b["in_pkts"]
+        rec["frames_out"] = c["out_pkts"] - b["out_pkts"]
+    if rec.get("frames_in") and sc:
+        rec["ok"] = rec["error"] is None
+    elif rec["error"] is None:
+        rec["error"] = "no strace summary or no switch counters"
+    with open(a.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    total = sum(rec["syscalls"].values())
+    print(f"round {a.round} {a.system}: {total} syscalls for {rec.get('frames_in')} frames in"
+          + ("" if rec["error"] is None else f"  ERROR: {rec['error']}"))
+
+
+RECV_CALLS = ("read", "recv", "recvfrom", "recvmsg", "recvmmsg", "readv")
+
+
+def report_profile(a):
+    with open(a.results) as f:
+        recs = [json.loads(l) for l in f if l.strip()]
+    recs = [r for r in recs if r.get("measure") == "profile"]
+    out = [
+        "Syscalls: every syscall of the switch process (all threads) counted by `strace -c -f` "
+        "over the window, divided by its successful receive calls (read/recv*), i.e. per received "
+        "frame while the switch receives one frame per call (with recvmmsg batching, divide by "
+        "the frame counters instead). The switch's own `port/print` IN counter over roughly the "
+        "same window is shown for reference only: the console round trips to a traced switch "
+        "shift that window. strace slows the switch down, so rates are meaningless; read the "
+        "mix. Hot spots: `perf record -e cpu-clock -g` of the switch process over the next "
+        "window, self time by symbol.\n",
+        "| round | system | successful receive calls | frames in (counters, approx.) | syscalls per receive | by syscall, per receive (failed calls) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        sc = r.get("syscalls", {})
+        err = r.get("syscall_errors", {})
+        rok = sum(sc.get(k, 0) - err.get(k, 0) for k in RECV_CALLS)
+        if not rok:
+            out.append(f"| {r['round']} | {r['system']} | - | - | - | {r.get('error') or 'no data'} |")
+            continue
+        per = sorted(sc.items(), key=lambda kv: -kv[1])
+        mix = ", ".join(
+            f"{k} {v / rok:.3f}" + (f" ({err[k] / rok:.3f} failed)" if err.get(k, 0) / rok >= 0.001 else "")
+            for k, v in per if v / rok >= 0.001
+        )
+        out.append(f"| {r['round']} | {r['system']} | {rok} | {fmt(r.get('frames_in'), 'd')} "
+                   f"| {sum(sc.values()) / rok:.3f} | {mix} |")
+    out.append("")
+    for r in recs:
+        if r.get("perf_top"):
+            out.append(f"Hot spots of `{r['system']}` (round {r['round']}, self %):\n")
+            out.append("```")
+            out += [f"{pct:6.2f}%  {dso:<22} {sym}" for pct, dso, sym in r["perf_top"]]
+            out.append("```\n")
+    body = "\n".join(out)
+    print(body)
+    if a.md:
+        write_section(a.md, a.title, "\n".join(x for x in section_head(a) + [body] if x is not None))
+
+
 INTRO = """# Benchmarks
 
-Every figure here comes from a script under `tests/bench/` and can be reproduced with the command
-shown beside it (as root, on a machine with the tools the test suite installs: vde2, vdeplug,
-iperf3, iproute2, python3), after `cargo build --release -p f2f-overlay`. The scripts create their
-own network namespaces and processes and remove them on exit; they only kill processes they
-started. Each section says when, on which machine and at which commit it was measured, and the
-scripts rewrite their own section on every run.
+Every figure here comes from a script under `tests/bench/` and is reproduced by the command shown
+in its section (as root, on a machine with the tools the test suite installs: vde2, vdeplug,
+iperf3, iproute2, python3; strace and perf for the profile), after
+`cargo build --release -p f2f-overlay`. The scripts create their own network namespaces and
+processes, remove them on exit, and only ever kill processes they started. Each section says
+when, on which machine, at which commit and with which binary it was measured; a script rewrites
+only its own section. Raw results (iperf3 JSON, switch logs, strace/perf output) stay in the
+output directory a run prints (`OUT_DIR`).
 
-Noise: the reference machine has 2 cores shared with other work (builds, test suites), so
-run-to-run noise is about ±20 %. Runs of the systems alternate within each round, medians of
-several rounds are reported, and CPU seconds per GB (from `/proc/PID/stat` utime+stime of the
-switch process) is the primary figure, throughput the secondary one.
+| section | command |
+|---|---|
+| Switch throughput: vde_plug2tap harness (issue 3) | `ROUNDS=5 tests/bench/switch-iperf.sh` |
+| Switch profile: syscalls per frame and CPU hot spots (vde_plug2tap harness) | `SYSTEMS="vde_switch ours" MEASURES=profile ROUNDS=1 tests/bench/switch-iperf.sh` |
+| Harness check: vde_switch against itself (A/A) | `OURS_CMD=/usr/bin/vde_switch SECTION_TITLE="Harness check: vde_switch against itself (A/A)" tests/bench/switch-iperf.sh` |
+
+`tests/bench/switch-iperf.sh` documents its knobs in its header (`ROUNDS`, `SECONDS_PER_RUN`,
+`SYSTEMS`, `MEASURES`, `F2F_BIN`, `OURS_CMD`, `BENCH_MD`, `WRITE_MD`, `OUT_DIR`) and the extra
+systems it knows (`vde_switch_tap`, `ours_tap`: switch-owned tap ports).
+
+Noise: the reference machine has 2 cores shared with other work (builds, test suites; the load
+average at the start of every run is in the tables), so run-to-run noise is about ±20 %; the A/A
+section measures it. Runs of the systems alternate within each round (the order rotates), medians
+of several rounds are reported with per-round paired ratios, and switch CPU per GB (utime+stime
+of the switch process, all threads, from `/proc/PID/stat`) is the primary figure, throughput the
+secondary one.
 
 """
 
@@ -399,6 +552,10 @@ def main():
     r.add_argument("--clk-tck", type=int, required=True)
     r.add_argument("--sw-ticks", type=int)
     r.add_argument("--plug-ticks", type=int)
+    r.add_argument("--sw-user-ticks", type=int)
+    r.add_argument("--links-before")
+    r.add_argument("--links-after")
+    r.add_argument("--sw-ctxsw", type=int, nargs=2, metavar=("VOLUNTARY", "INVOLUNTARY"))
     r.add_argument("--counters-before")
     r.add_argument("--counters-after")
     r.add_argument("--load1", type=float)
@@ -406,9 +563,37 @@ def main():
     r.add_argument("--switch-alive", type=int, default=1)
     r.add_argument("--error", default="")
     r.add_argument("--switch-log")
-    g = sub.add_parser("report")
+    q = sub.add_parser("record-profile")
+    q.add_argument("out")
+    q.add_argument("--system", required=True)
+    q.add_argument("--round", type=int, required=True)
+    q.add_argument("--order", type=int, required=True)
+    q.add_argument("--strace", required=True)
+    q.add_argument("--perf", required=True)
+    q.add_argument("--counters-before")
+    q.add_argument("--counters-after")
+    q.add_argument("--error", default="")
+    for name in ("report-tcp", "report-profile"):
+        g = sub.add_parser(name)
+        add_report_args(g, name.split("-", 1)[1])
+    a = p.parse_args()
+    if a.cmd == "counters":
+        print(json.dumps(counters(a.sock)))
+    elif a.cmd == "console":
+        print(console(a.sock, a.command), end="")
+    elif a.cmd == "record-tcp":
+        record_tcp(a)
+    elif a.cmd == "record-profile":
+        record_profile(a)
+    elif a.cmd == "report-tcp":
+        report(a)
+    elif a.cmd == "report-profile":
+        report_profile(a)
+
+
+def add_report_args(g, measure):
     g.add_argument("results")
-    g.add_argument("--measure", default="tcp")
+    g.add_argument("--measure", default=measure)
     g.add_argument("--baseline", default="vde_switch")
     g.add_argument("--ours", default="ours")
     g.add_argument("--reference", nargs="*", default=["bridge"])
@@ -420,15 +605,6 @@ def main():
     g.add_argument("--command", default="")
     g.add_argument("--notes", default="")
     g.add_argument("--aa", action="store_true", help="ours is the baseline program (A/A check)")
-    a = p.parse_args()
-    if a.cmd == "counters":
-        print(json.dumps(counters(a.sock)))
-    elif a.cmd == "console":
-        print(console(a.sock, a.command), end="")
-    elif a.cmd == "record-tcp":
-        record_tcp(a)
-    elif a.cmd == "report":
-        report(a)
 
 
 if __name__ == "__main__":

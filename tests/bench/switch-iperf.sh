@@ -13,7 +13,10 @@
 #       bridge          Linux bridge in a namespace, two veth pairs        (reference)
 #       vde_switch_tap  vde_switch -t TAP -t TAP, taps moved into the namespaces
 #       ours_tap        $OURS_CMD --tap TAP --tap TAP, same
-#   MEASURES="tcp"        what to measure per run (see the measure_* functions)
+#   MEASURES="tcp"        what to measure per run (see the measure_* functions):
+#       tcp             throughput, switch CPU per GB (issue 3's figures)
+#       profile         syscalls per forwarded frame (strace -c) and perf cpu-clock hot spots
+#                       of the switch process under the same load (PROFILE_SECONDS=5 each)
 #   F2F_BIN=target/release/f2f-overlay   our binary
 #   OURS_CMD="$F2F_BIN switch"           how to start ours (-s DIR -M SOCK are appended);
 #                                        OURS_CMD=/usr/bin/vde_switch validates the harness
@@ -49,6 +52,7 @@ ADDR_A=$SUBNET.1 ADDR_B=$SUBNET.2
 TAG=f2fb$$                 # unique prefix for namespaces and host-side interface names
 declare -A MEASURE_TITLE=(
     [tcp]="Switch throughput: vde_plug2tap harness (issue 3)"
+    [profile]="Switch profile: syscalls per frame and CPU hot spots (vde_plug2tap harness)"
 )
 PY=(python3 "$HERE/bench.py")
 
@@ -61,13 +65,18 @@ die() { log "error: $*"; exit 1; }
 RUN_PIDS=()
 RUN_NS=()
 
-track_pid() { RUN_PIDS+=("$1"); }
+# Each run also lists its PIDs and namespaces in files in its RUN_DIR, so that the main shell
+# can still clean up if the run's subshell had to be killed before its own trap ran.
+track_pid() {
+    RUN_PIDS+=("$1")
+    echo "$1" >>"$RUN_DIR/.pids"
+}
 
-stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
+stop_pid() { # PID [GRACE_SECONDS=3]: TERM, wait, then KILL; reap if it is our child
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
+    for ((i = 0; i < ${2:-3} * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -78,6 +87,7 @@ stop_pid() { # PID: TERM, wait up to 3 s, then KILL; reap
 make_ns() { # NAME: create a namespace with lo up, registered for deletion
     ip netns add "$1"
     RUN_NS+=("$1")
+    echo "$1" >>"$RUN_DIR/.netns"
     ip -n "$1" link set lo up
 }
 
@@ -94,7 +104,11 @@ HOST_LINKS=()
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "${RUN_SHELL:-}" ]; then stop_pid "$RUN_SHELL"; fi  # its own trap cleans up its run
+    if [ -n "${RUN_SHELL:-}" ]; then
+        stop_pid "$RUN_SHELL" 15 # its own trap cleans up its run; if it could not, do it here
+        mapfile -t RUN_PIDS < <(cat "$RUN_DIR/.pids" 2>/dev/null)
+        mapfile -t RUN_NS < <(cat "$RUN_DIR/.netns" 2>/dev/null)
+    fi
     cleanup_run
     [ "$rc" = 0 ] || log "exit status $rc; raw results in $OUT_DIR"
     exit "$rc"
@@ -113,7 +127,7 @@ wait_for() { # SECONDS DESCRIPTION CMD...: poll CMD every 50 ms until it succeed
 }
 
 cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /proc/PID/stat)
-    local pid sum=0 st
+    local pid sum=0 st f
     for pid in "$@"; do
         st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         st=${st##*) }                       # the command name may hold spaces or ')'
@@ -124,12 +138,24 @@ cpu_ticks() { # PID...: utime+stime summed, in clock ticks (fields 14, 15 of /pr
 }
 
 thread_ticks() { # PID: "TID COMM utime stime" per thread, cumulative (for the raw results)
-    local t st
+    local t st f
     for t in /proc/"$1"/task/*; do
         st=$(cat "$t/stat" 2>/dev/null) || continue
         read -r -a f <<<"${st##*) }"
         echo "${t##*/} $(cat "$t/comm" 2>/dev/null) ${f[11]} ${f[12]}"
     done
+}
+
+ctx_switches() { # PID: "VOLUNTARY INVOLUNTARY" context switches summed over its threads
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v + 0, n + 0}'
+}
+
+user_ticks() { # PID: utime alone (field 14), clock ticks
+    local st f
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return 0; }
+    read -r -a f <<<"${st##*) }"
+    echo "${f[11]}"
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
@@ -194,7 +220,7 @@ system_ours_start() {
     attach_plug2tap "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
-system_ours_describe() { echo "\`${OURS_CMD#"$REPO"/} -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+system_ours_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK\`${OURS_ID:+ ($OURS_ID)}, ports: two \`vde_plug2tap -s DIR tap0\`"; }
 
 system_bridge_start() { # reference: the kernel's bridge, no process to charge CPU to
     two_endpoint_namespaces
@@ -229,7 +255,7 @@ system_ours_tap_start() {
     move_host_tap "${TAG}b" "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
-system_ours_tap_describe() { echo "\`${OURS_CMD#"$REPO"/} -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
+system_ours_tap_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
 
 start_system() { # NAME: build the system and the two addressed endpoints; ping must pass
     SW_PID='' PLUG_PIDS=() NS_A='' NS_B=''
@@ -245,6 +271,22 @@ start_system() { # NAME: build the system and the two addressed endpoints; ping 
     FIRST_PING_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
+link_drops() { # JSON {"a_rx":..,"a_tx":..,"b_rx":..,"b_tx":..}: dropped counters of the endpoint
+    # interfaces (a tap's tx_dropped = frames the kernel queued for the plug/switch but dropped
+    # because its reader did not keep up)
+    local ja jb
+    ja=$(ip -n "$NS_A" -s -j link show "$IF_A" 2>/dev/null || echo null)
+    jb=$(ip -n "$NS_B" -s -j link show "$IF_B" 2>/dev/null || echo null)
+    python3 -c 'import json, sys
+def d(j, side):
+    try:
+        return json.loads(j)[0]["stats64"][side]["dropped"]
+    except Exception:
+        return None
+a, b = sys.argv[1], sys.argv[2]
+print(json.dumps({"a_rx": d(a, "rx"), "a_tx": d(a, "tx"), "b_rx": d(b, "rx"), "b_tx": d(b, "tx")}))' "$ja" "$jb"
+}
+
 switch_counters() { # JSON totals from the switch's console, or null
     if [ -n "$SW_PID" ] && [ -S "$RUN_DIR/mgmt" ]; then
         "${PY[@]}" counters "$RUN_DIR/mgmt" 2>/dev/null || echo null
@@ -254,37 +296,101 @@ switch_counters() { # JSON totals from the switch's console, or null
 }
 
 # ---------------------------------------------------------------- measures
-measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
-    local sys=$1 round=$2 order=$3 srv cli t0 err='' sw0 sw1 pl0 pl1 c0 c1 load1 alive_flag=1
+# iperf3 helpers shared by the measures: a one-off server in NS_A, a client in NS_B.
+iperf_server_start() { # sets SRV_PID
     ip netns exec "$NS_A" iperf3 -s -1 -B "$ADDR_A" -p 5201 >"$RUN_DIR/iperf3-server.log" 2>&1 &
-    srv=$!
-    track_pid "$srv"
+    SRV_PID=$!
+    track_pid "$SRV_PID"
     wait_for 10 "iperf3 server" bash -c "ip netns exec '$NS_A' ss -Hltn 'sport = :5201' | grep -q LISTEN"
+}
+
+iperf_client_start() { # SECONDS [IPERF3 ARGS...]: TCP B -> A, JSON to iperf3-client.json; sets CLI_PID
+    local secs=$1
+    shift
+    ip netns exec "$NS_B" iperf3 -c "$ADDR_A" -p 5201 -t "$secs" -J "$@" \
+        >"$RUN_DIR/iperf3-client.json" 2>"$RUN_DIR/iperf3-client.err" &
+    CLI_PID=$!
+    track_pid "$CLI_PID"
+}
+
+iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets CLI_ERR ('' if fine)
+    local t0=$SECONDS rc=0
+    CLI_ERR=''
+    while alive "$CLI_PID" && ((SECONDS - t0 < $1 + 30)); do sleep 0.2; done
+    if alive "$CLI_PID"; then
+        CLI_ERR="iperf3 client did not finish within $(($1 + 30)) s"
+        return 0
+    fi
+    wait "$CLI_PID" 2>/dev/null || rc=$?
+    ((rc == 0)) || CLI_ERR="iperf3 client exit status $rc"
+}
+
+measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
+    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1
+    iperf_server_start
     load1=$(cut -d' ' -f1 /proc/loadavg)
     c0=$(switch_counters)
+    ld0=$(link_drops)
     sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
-    ip netns exec "$NS_B" iperf3 -c "$ADDR_A" -p 5201 -t "$SECONDS_PER_RUN" -J \
-        >"$RUN_DIR/iperf3-client.json" 2>"$RUN_DIR/iperf3-client.err" &
-    cli=$!
-    track_pid "$cli"
-    t0=$SECONDS
-    while alive "$cli" && ((SECONDS - t0 < SECONDS_PER_RUN + 30)); do sleep 0.2; done
-    alive "$cli" && err="iperf3 client did not finish within $((SECONDS_PER_RUN + 30)) s"
-    wait "$cli" 2>/dev/null || [ -n "$err" ] || err="iperf3 client exit status $?"
+    iperf_client_start "$SECONDS_PER_RUN"
+    iperf_client_wait "$SECONDS_PER_RUN"
+    err=$CLI_ERR
     sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    cs1=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
+    us1=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
     c1=$(switch_counters)
+    ld1=$(link_drops)
     [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
     [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
-    stop_pid "$srv"
+    stop_pid "$SRV_PID"
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
         --client-json "$RUN_DIR/iperf3-client.json" --clk-tck "$CLK_TCK"
-        --counters-before "$c0" --counters-after "$c1"
+        --counters-before "$c0" --counters-after "$c1" --links-before "$ld0" --links-after "$ld1"
         --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err")
-    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --switch-log "$SW_LOG")
+    [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
+        --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
     ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
     "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2
+}
+
+measure_profile() { # SYSTEM ROUND ORDER: where the switch spends its CPU under iperf3 TCP load:
+    # syscalls per forwarded frame (strace -c over PROFILE_SECONDS, frames from the switch's
+    # own counters over the same window; strace slows the switch, so read the mix, not the
+    # rate), then a cpu-clock profile (perf record -g) over another PROFILE_SECONDS.
+    local sys=$1 round=$2 order=$3 secs=${PROFILE_SECONDS:-5} c0 c1 st err
+    [ -n "$SW_PID" ] || { log "$sys: no switch process to profile"; return 0; }
+    iperf_server_start
+    iperf_client_start $((2 * secs + 3))
+    sleep 1 # let TCP ramp up
+    strace -c -f -p "$SW_PID" -o "$RUN_DIR/strace.txt" 2>"$RUN_DIR/strace.err" &
+    st=$!
+    track_pid "$st"
+    # the counter window sits inside the strace window (the switch runs slower while traced,
+    # so frames counted outside it would skew the ratio)
+    wait_for 10 "strace to attach" grep -q attached "$RUN_DIR/strace.err"
+    c0=$(switch_counters)
+    sleep "$secs"
+    c1=$(switch_counters)
+    kill -INT "$st" 2>/dev/null || true
+    wait "$st" 2>/dev/null || true
+    if command -v perf >/dev/null; then
+        perf record -q -e cpu-clock -F 999 -g -p "$SW_PID" -o "$RUN_DIR/perf.data" -- sleep "$secs" \
+            >/dev/null 2>&1 || true
+    fi
+    iperf_client_wait $((2 * secs + 3))
+    err=$CLI_ERR
+    stop_pid "$SRV_PID"
+    if [ -s "$RUN_DIR/perf.data" ]; then
+        perf report -i "$RUN_DIR/perf.data" --stdio --no-children --sort dso,symbol \
+            --percent-limit 1 -g none 2>/dev/null | grep -v '^$' >"$RUN_DIR/perf.txt" || true
+    fi
+    "${PY[@]}" record-profile "$RESULTS" --system "$sys" --round "$round" --order "$order" \
+        --strace "$RUN_DIR/strace.txt" --perf "$RUN_DIR/perf.txt" \
+        --counters-before "$c0" --counters-after "$c1" --error "$err" >&2
 }
 
 failed_run() { # SYSTEM ROUND ORDER MEASURE REASON: record a run that could not be measured
@@ -312,6 +418,14 @@ case " ${SYS[*]} " in
 esac
 mkdir -p "$OUT_DIR"
 : >"$RESULTS"
+# Run a private copy of our binary: others may rebuild target/release while the rounds run.
+OURS_SHOWN=${OURS_CMD#"$REPO"/}
+OURS_ID=''
+if [ "$OURS_CMD" = "$F2F_BIN switch" ] && [ -x "$F2F_BIN" ]; then
+    cp "$F2F_BIN" "$OUT_DIR/f2f-overlay"
+    OURS_CMD="$OUT_DIR/f2f-overlay switch"
+    OURS_ID="binary sha256 $(sha256sum "$OUT_DIR/f2f-overlay" | cut -c1-12), built $(date -u -r "$F2F_BIN" '+%Y-%m-%d %H:%M UTC')"
+fi
 log "systems: ${SYS[*]}; measures: ${MEAS[*]}; $ROUNDS rounds of ${SECONDS_PER_RUN}s; raw results in $OUT_DIR"
 
 n=${#SYS[@]}
@@ -350,7 +464,7 @@ done
 machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
 commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- crates 2>/dev/null || echo '+uncommitted changes in crates/')"
 cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN SYSTEMS=\"$SYSTEMS\""
-[ "$OURS_CMD" = "$F2F_BIN switch" ] || cmd+=" OURS_CMD=\"$OURS_CMD\""
+[ "$OURS_SHOWN" = "${F2F_BIN#"$REPO"/} switch" ] || cmd+=" OURS_CMD=\"$OURS_SHOWN\""
 cmd+=" tests/bench/switch-iperf.sh"
 notes="Systems:"$'\n'
 for s in "${SYS[@]}"; do notes+="- \`$s\`: $("system_${s}_describe")"$'\n'; done
@@ -361,7 +475,7 @@ read -r ours_exe _ <<<"$OURS_CMD"
 for m in "${MEAS[@]}"; do
     md=()
     [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
-    "${PY[@]}" report "$RESULTS" --measure "$m" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
+    "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
         --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
         --command "$cmd" --notes "$notes" "${aa[@]}" "${md[@]}"
 done

@@ -101,13 +101,16 @@ fn check_real_vde() -> Result<(), String> {
     Ok(())
 }
 
-/// Path of the f2f-overlay binary under test: `$F2F_BIN`, else `target/release/f2f-overlay`.
+/// Path of the f2f-overlay binary under test: `$F2F_BIN`, else `release/f2f-overlay` in the
+/// target directory this test executable was built in (`TARGET/PROFILE/deps/TEST`), so
+/// `CARGO_TARGET_DIR` is honoured and a debug test run still drives the release binary.
 pub fn f2f_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("F2F_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("release/f2f-overlay")
 }

@@ -115,6 +115,18 @@ pub struct RawClient {
 impl RawClient {
     /// Attaches to the switch at `dir` asking for `port` (0 = any), as libvdeplug4 does.
     pub fn attach(dir: &Path, port: u32, descr: &str) -> std::io::Result<RawClient> {
+        RawClient::attach_mapped(dir, port, descr, |p| p)
+    }
+
+    /// Like [`RawClient::attach`], with `map` applied to the data socket path the switch
+    /// replies before connecting to it (for a switch in another mount namespace, reached
+    /// through `/proc/PID/root`).
+    pub fn attach_mapped(
+        dir: &Path,
+        port: u32,
+        descr: &str,
+        map: impl Fn(PathBuf) -> PathBuf,
+    ) -> std::io::Result<RawClient> {
         let bound = BoundDgram::new(dir);
         let mut ctl = UnixStream::connect(dir.join("ctl"))?;
         ctl.write_all(&request(MAGIC, VERSION, port << 8, &bound.path, descr))?;
@@ -139,7 +151,9 @@ impl RawClient {
             .iter()
             .position(|&b| b == 0)
             .unwrap_or(path_bytes.len());
-        let switch_path = PathBuf::from(String::from_utf8_lossy(&path_bytes[..end]).into_owned());
+        let switch_path = map(PathBuf::from(
+            String::from_utf8_lossy(&path_bytes[..end]).into_owned(),
+        ));
         bound.sock.connect(&switch_path)?;
         Ok(RawClient {
             ctl,

@@ -195,6 +195,50 @@ fn silent_client_blocks_nobody(kind: SwitchKind) {
 }
 for_kinds!(silent_client_blocks_nobody);
 
+/// Ours: a client that connects and never completes its request is dropped with
+/// `request timed out` (the handshake has a deadline; vde_switch waits forever).
+fn silent_client_timed_out(kind: SwitchKind) {
+    require!(kind.available());
+    let tmp = TempDir::new("timeout");
+    let sw = Switch::start(kind, &tmp, "sw", &[]);
+    let mut silent = ctl_connect(&sw.dir);
+    let _ = silent.write_all(&MAGIC.to_le_bytes());
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(30)),
+        "a client that sent 4 bytes and then nothing is still connected after 30 s"
+    );
+    assert!(
+        sw.wait_log("request timed out", SETTLE),
+        "log:\n{}",
+        sw.log()
+    );
+}
+for_kinds!(silent_client_timed_out: ours);
+
+/// A request longer than the 256 bytes vde_switch reads (a 1000-byte description) is taken
+/// as vde_switch takes it: the endpoint attaches with the description cut to 134 bytes
+/// (256 − 122), the rest of the bytes are ignored, and frames flow.
+fn overlong_request(kind: SwitchKind) {
+    require!(kind.available());
+    let tmp = TempDir::new("toolong");
+    let sw = Switch::start(kind, &tmp, "sw", &[]);
+    let long =
+        RawClient::attach(&sw.dir, 0, &"d".repeat(1000)).expect("attach with a long request");
+    let other = RawClient::attach(&sw.dir, 0, "other").expect("attach after it");
+    let ports = parse_ports(&sw.cmd("port/print").data);
+    let shown = format!(": {}", "d".repeat(134));
+    assert!(
+        ports
+            .iter()
+            .any(|p| p.endpoints.iter().any(|e| e.ends_with(&shown))),
+        "description should be cut to 134 bytes: {ports:#?}"
+    );
+    let f = frame(BROADCAST, mac(3), 60, 3);
+    long.send(&f);
+    assert_eq!(other.recv_matching(SETTLE, is_test_frame), Some(f));
+}
+for_kinds!(overlong_request);
+
 /// Runt datagrams (< 14 bytes) are never delivered, on every kind.
 fn runt_not_delivered(kind: SwitchKind) {
     require!(kind.available());

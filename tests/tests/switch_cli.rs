@@ -343,3 +343,85 @@ fn stdin_not_a_terminal(kind: SwitchKind) {
     }
 }
 for_kinds!(stdin_not_a_terminal);
+
+/// How the binary is started with no switch arguments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bare {
+    /// `f2f-overlay`
+    Nothing,
+    /// `f2f-overlay switch`
+    Switch,
+    /// `vde_switch` (symlink)
+    VdeSwitch,
+}
+
+/// With no arguments, ours runs on vde_switch's default directory (`/var/run/vde.ctl` as root);
+/// as `f2f-overlay` and `f2f-overlay switch` it prints one line telling how to attach qemu
+/// (spec/cli.md). Run in a private mount namespace with a fresh tmpfs on /run, so the host's
+/// /var/run/vde.ctl is never touched; the test reaches the sockets through `/proc/PID/root`.
+fn no_arguments(how: Bare) {
+    require!(
+        require_root(),
+        f2f_e2e::tools::require_tool("/usr/bin/unshare"),
+        f2f_e2e::tools::require_f2f()
+    );
+    assert!(
+        std::fs::read_link("/var/run").is_ok_and(|t| t.ends_with("run")),
+        "this test assumes /var/run -> /run (Debian)"
+    );
+    let tmp = TempDir::new("noargs");
+    let (program, arg) = match how {
+        Bare::Nothing => (f2f_bin(), ""),
+        Bare::Switch => (f2f_bin(), " switch"),
+        Bare::VdeSwitch => (vde_switch_symlink(&tmp), ""),
+    };
+    let script = format!("mount -t tmpfs f2f-e2e /run && exec \"$0\"{arg}");
+    let mut cmd = Command::new("/usr/bin/unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(&program);
+    let mut sw = Child::spawn("switch", cmd, tmp.path(), Spawn::default());
+    let dir = std::path::PathBuf::from(format!("/proc/{}/root/run/vde.ctl", sw.pid()));
+    let up = wait_until(SETTLE, || {
+        (is_socket(&dir.join("ctl")) && is_socket(&dir.join("mgmt"))) || !sw.is_running()
+    });
+    assert!(
+        up && sw.is_running(),
+        "{how:?}: no switch on /var/run/vde.ctl: {}",
+        sw.stderr()
+    );
+    // The switch answers with paths in its own mount namespace: /var/run/vde.ctl/NNN.F.
+    let map = |p: std::path::PathBuf| match p.strip_prefix("/var/run/vde.ctl") {
+        Ok(rest) => dir.join(rest),
+        Err(_) => panic!("data socket {} is not in /var/run/vde.ctl", p.display()),
+    };
+    let a = RawClient::attach_mapped(&dir, 0, "a", map).expect("attach to the default switch");
+    let b = RawClient::attach_mapped(&dir, 0, "b", map).expect("attach to the default switch");
+    let f = frame(BROADCAST, mac(1), 60, 1);
+    a.send(&f);
+    assert_eq!(b.recv_matching(SETTLE, is_test_frame), Some(f));
+    if how != Bare::VdeSwitch {
+        wait_until(SETTLE, || sw.stdout().ends_with('\n'));
+        let out = sw.stdout();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{how:?}: one line on stdout: {out:?}");
+        assert!(
+            lines[0].contains("-netdev vde") && lines[0].contains("/var/run/vde.ctl"),
+            "{how:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn no_arguments_bare() {
+    no_arguments(Bare::Nothing);
+}
+
+#[test]
+fn no_arguments_switch() {
+    no_arguments(Bare::Switch);
+}
+
+#[test]
+fn no_arguments_vde_switch() {
+    no_arguments(Bare::VdeSwitch);
+}

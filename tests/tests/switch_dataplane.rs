@@ -164,3 +164,32 @@ fn learning_and_flooding(kind: SwitchKind) {
     );
 }
 for_kinds!(learning_and_flooding);
+
+/// `-x` (hub): even a unicast to a MAC seen on another port goes to every other port, never
+/// back to the sender.
+fn hub_mode(kind: SwitchKind) {
+    require!(kind.available());
+    let tmp = TempDir::new("hub");
+    let sw = Switch::start(kind, &tmp, "sw", &["-x"]);
+    let a = RawClient::attach(&sw.dir, 0, "e2e-a").expect("attach a");
+    let b = RawClient::attach(&sw.dir, 0, "e2e-b").expect("attach b");
+    let c = RawClient::attach(&sw.dir, 0, "e2e-c").expect("attach c");
+    let tagged = |t: u8| move |f: &[u8]| is_test_frame(f) && f.last() == Some(&t);
+    b.send(&frame(BROADCAST, mac(2), 60, 2));
+    assert!(a.recv_matching(SETTLE, tagged(2)).is_some());
+    assert!(c.recv_matching(SETTLE, tagged(2)).is_some());
+    let uni = frame(mac(2), mac(1), 100, 3);
+    a.send(&uni);
+    assert_eq!(b.recv_matching(SETTLE, tagged(3)), Some(uni.clone()));
+    assert_eq!(
+        c.recv_matching(SETTLE, tagged(3)),
+        Some(uni),
+        "a hub copies to every port"
+    );
+    assert_eq!(
+        a.recv_matching(SILENCE, tagged(3)),
+        None,
+        "never back to the sender"
+    );
+}
+for_kinds!(hub_mode);

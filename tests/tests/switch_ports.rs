@@ -147,12 +147,14 @@ fn port_out_of_range(kind: SwitchKind) {
     require!(kind.available());
     let tmp = TempDir::new("range");
     let sw = Switch::start(kind, &tmp, "sw", &["-n", "8"]);
+    let before = sw.log().len();
     let (mut ctl, answer) = request_port_as(&sw, 20, 0, Duration::from_secs(2));
     if kind.is_ours() {
         assert!(
             answer.is_none() || closed_within(&mut ctl, SETTLE),
             "ours must close a request for port 20 of 8, got {answer:?}"
         );
+        assert_logged_refusal(&sw, before);
     } else {
         assert_eq!(
             answer,
@@ -170,12 +172,16 @@ fn port_busy_other_user(kind: SwitchKind) {
     let tmp = TempDir::new("busy");
     let sw = Switch::start(kind, &tmp, "sw", &[]);
     let _owner = RawClient::attach(&sw.dir, 4, "root-on-4").expect("root takes port 4");
+    // Let the owner's attach log line land first, so what follows is the refusal.
+    wait_until(SETTLE, || sw.log().contains("root-on-4") || !kind.is_ours());
+    let before = sw.log().len();
     let (mut ctl, answer) = request_port_as(&sw, 4, 65534, Duration::from_secs(2));
     if kind.is_ours() {
         assert!(
             answer.is_none() || closed_within(&mut ctl, SETTLE),
             "ours must refuse port 4 to another user, got {answer:?}"
         );
+        assert_logged_refusal(&sw, before);
     } else {
         assert_eq!(
             answer,
@@ -192,3 +198,43 @@ fn port_busy_other_user(kind: SwitchKind) {
     );
 }
 for_kinds!(port_busy_other_user);
+
+/// Ours logs a line when it refuses a request (issue 3: "close the connection with a log
+/// line"); `before` is the log length just before the request.
+fn assert_logged_refusal(sw: &Switch, before: usize) {
+    let logged = wait_until(SETTLE, || sw.log().len() > before);
+    let log = sw.log();
+    assert!(logged, "no log line for the refused request; log:\n{log}");
+    eprintln!(
+        "refusal logged as: {}",
+        log.get(before..).unwrap_or("").trim()
+    );
+}
+
+/// Once a client has its 110-byte reply, it is on the switch: a broadcast sent by another
+/// port right after that reaches it (vde_switch sets the endpoint up before replying).
+/// Repeated 100 times, with a fresh client each time (all kept attached), to catch a race.
+fn delivered_right_after_attach(kind: SwitchKind) {
+    require!(kind.available());
+    let tmp = TempDir::new("afterattach");
+    let sw = Switch::start(kind, &tmp, "sw", &["-n", "128"]);
+    let a = RawClient::attach(&sw.dir, 0, "sender").expect("attach sender");
+    let mut lost = Vec::new();
+    let mut attached = Vec::new();
+    for i in 0..100u8 {
+        let b = RawClient::attach(&sw.dir, 0, "newcomer").expect("attach newcomer");
+        let f = frame(BROADCAST, mac(1), 60, i);
+        a.send(&f);
+        if b.recv_matching(Duration::from_secs(2), |g| g == f.as_slice())
+            .is_none()
+        {
+            lost.push(i);
+        }
+        attached.push(b);
+    }
+    assert!(
+        lost.is_empty(),
+        "broadcasts lost by a just-attached client in rounds {lost:?} of 100"
+    );
+}
+for_kinds!(delivered_right_after_attach);

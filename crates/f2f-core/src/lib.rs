@@ -9,11 +9,13 @@
 //! Modules:
 //! - [`time`]: the [`time::Instant`] the shell passes in.
 //! - [`mac`]: Ethernet addresses.
-//! - [`wire`]: byte formats: the VDE control handshake records
-//!   ([`wire::vde`]) and length-prefixed stream framing ([`wire::stream`]).
+//! - [`wire`]: byte formats (VDE control records, stream framing, BPDUs).
+//! - [`stp`]: vde_switch's fast spanning tree, per VLAN.
+//! - `sim` (tests, feature `sim`): switches on an in-memory network.
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -23,10 +25,14 @@
 )]
 
 pub mod console;
+pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+pub mod stp;
 pub mod switch;
 pub mod time;
 pub mod wire;

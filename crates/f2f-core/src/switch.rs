@@ -902,22 +902,28 @@ impl EthHeader {
 /// Write the copy of `frame` that `rewrite` asks for into `scratch` and return
 /// it, or return `frame` itself when it goes out unchanged.
 pub fn rewrite_frame<'a>(frame: &'a [u8], rewrite: Rewrite, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    if rewrite == Rewrite::AsIs {
+        return frame;
+    }
+    scratch.clear();
+    append_rewritten(frame, rewrite, scratch);
+    scratch
+}
+
+/// Append the copy of `frame` that `rewrite` asks for to `out`.
+pub fn append_rewritten(frame: &[u8], rewrite: Rewrite, out: &mut Vec<u8>) {
     match rewrite {
-        Rewrite::AsIs => frame,
+        Rewrite::AsIs => out.extend_from_slice(frame),
         Rewrite::AddTag(vid) => {
             let (addrs, rest) = frame.split_at(frame.len().min(12));
-            scratch.clear();
-            scratch.extend_from_slice(addrs);
-            scratch.extend_from_slice(&TPID_8021Q.to_be_bytes());
-            scratch.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
-            scratch.extend_from_slice(rest);
-            scratch
+            out.extend_from_slice(addrs);
+            out.extend_from_slice(&TPID_8021Q.to_be_bytes());
+            out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+            out.extend_from_slice(rest);
         }
         Rewrite::StripTag => {
-            scratch.clear();
-            scratch.extend_from_slice(frame.get(..12).unwrap_or(frame));
-            scratch.extend_from_slice(frame.get(16..).unwrap_or(&[]));
-            scratch
+            out.extend_from_slice(frame.get(..12).unwrap_or(frame));
+            out.extend_from_slice(frame.get(16..).unwrap_or(&[]));
         }
     }
 }

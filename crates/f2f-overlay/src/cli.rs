@@ -70,7 +70,7 @@ pub struct CommonArgs {
 
 /// `f2f-overlay switch`: vde_switch's flags, plus ours.
 #[derive(Debug, Clone, Args)]
-#[command(disable_version_flag = true)]
+#[command(disable_version_flag = true, args_override_self = true)]
 pub struct SwitchArgs {
     /// Control directory (vde_switch's -s/--sock/--vdesock/--unix).
     #[arg(short = 's', long = "sock", visible_aliases = ["vdesock", "unix"], value_name = "DIR")]
@@ -148,7 +148,8 @@ pub struct SwitchArgs {
     name = "vde_switch",
     version,
     about = "Runs a VDE switch (f2f-overlay).",
-    disable_version_flag = true
+    disable_version_flag = true,
+    args_override_self = true
 )]
 pub struct VdeSwitchCli {
     /// The switch options.

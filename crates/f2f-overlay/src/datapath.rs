@@ -1,22 +1,28 @@
-//! Moves frames: the receive side of every port calls [`Datapath::forward`],
-//! which asks the core for the decision and writes each copy straight to the
-//! destination endpoints' sockets.
+//! Moves frames: the receive side of every port hands a batch of received
+//! frames to [`Datapath::forward_batch`], which asks the core for each
+//! decision and writes the copies straight to the destination endpoints,
+//! grouped per destination so that a burst to one endpoint is one system
+//! call (`sendmmsg`) where the sink allows it.
 //!
 //! Locking: the switch (MAC table, ports, counters) sits behind one mutex held
-//! only for the decision, never across a system call; the table of endpoint
-//! sockets sits behind a read-mostly lock. Sends are non-blocking: a full
-//! destination drops the copy and counts it (`egress_full`), as vde_switch
-//! drops on EAGAIN, so one slow client never stalls the others.
+//! once per batch, for the decisions only, never across a system call; the
+//! table of endpoint sinks sits behind a read-mostly lock. Sends never block:
+//! a full destination drops the copy and counts it (`egress_full`), as
+//! vde_switch drops on EAGAIN, so one slow client never stalls the others.
+//! No allocation per frame: every buffer lives in the caller's [`Scratch`].
 
 use std::collections::hash_map::RandomState;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use f2f_core::switch::{rewrite_frame, Egress, PortId, Switch};
+use f2f_core::switch::{append_rewritten, Egress, PortId, Rewrite, Switch};
 use f2f_core::time::Instant;
+use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
 use crate::clock::Clock;
+use crate::sys::mmsg::{self, BATCH};
 
 /// The switch as the shell holds it.
 pub type CoreSwitch = Switch<RandomState>;
@@ -26,11 +32,29 @@ pub type CoreSwitch = Switch<RandomState>;
 pub trait FrameSink: Send + Sync + std::fmt::Debug {
     /// Hand one frame to the endpoint without waiting.
     fn try_send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// Hand several frames over without waiting; returns how many were taken.
+    fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
+        frames.iter().filter(|f| self.try_send(f).is_ok()).count()
+    }
 }
 
 impl FrameSink for UnixDatagram {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
         UnixDatagram::try_send(self, frame).map(drop)
+    }
+
+    fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
+        let mut sent = 0;
+        while let Some(rest) = frames.get(sent..).filter(|r| !r.is_empty()) {
+            match self.try_io(Interest::WRITABLE, || {
+                mmsg::send_batch(self.as_raw_fd(), rest)
+            }) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n,
+            }
+        }
+        sent
     }
 }
 
@@ -43,12 +67,31 @@ pub struct Sink {
     pub socket: Arc<dyn FrameSink>,
 }
 
-/// Buffers a receive loop reuses for every frame (no per-frame allocation).
+/// Where one outgoing copy's bytes are.
+#[derive(Clone, Copy, Debug)]
+enum Bytes {
+    /// The received frame with this index in the batch, unchanged.
+    Input(usize),
+    /// A rewritten copy in `Scratch::copies`.
+    Copy { start: usize, end: usize },
+}
+
+/// One copy waiting to be sent.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    port: PortId,
+    /// Order of decision, to keep frames in order per destination.
+    seq: usize,
+    bytes: Bytes,
+}
+
+/// Buffers a receive loop reuses for every batch (no per-frame allocation).
 #[derive(Debug, Default)]
 pub struct Scratch {
     egress: Vec<Egress>,
-    frame: Vec<u8>,
-    full: Vec<PortId>,
+    copies: Vec<u8>,
+    pending: Vec<Pending>,
+    dropped: Vec<(PortId, usize)>,
 }
 
 /// Shared state of the running switch.
@@ -85,7 +128,7 @@ impl Datapath {
         self.switch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Register an endpoint's socket as a destination of `port`.
+    /// Register an endpoint's sink as a destination of `port`.
     pub fn add_sink(&self, port: PortId, sink: Sink) {
         let mut sinks = self.sinks.write().unwrap_or_else(PoisonError::into_inner);
         let idx = usize::from(port);
@@ -97,7 +140,7 @@ impl Datapath {
         }
     }
 
-    /// Remove an endpoint's socket from `port`.
+    /// Remove an endpoint's sink from `port`.
     pub fn remove_sink(&self, port: PortId, endpoint: u32) {
         let mut sinks = self.sinks.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = sinks.get_mut(usize::from(port)) {
@@ -106,40 +149,82 @@ impl Datapath {
     }
 
     /// Forward one frame received on `ingress`.
+    #[allow(dead_code)] // for the stream and tap ports, which land next
     pub fn forward(&self, ingress: PortId, frame: &[u8], scratch: &mut Scratch) {
+        self.forward_batch(ingress, &[frame], scratch);
+    }
+
+    /// Forward frames received on `ingress`, in order.
+    pub fn forward_batch(&self, ingress: PortId, frames: &[&[u8]], scratch: &mut Scratch) {
         let now = self.now();
         let Scratch {
             egress,
-            frame: copy,
-            full,
+            copies,
+            pending,
+            dropped,
         } = scratch;
-        self.lock().decide(now, ingress, frame, egress);
-        if egress.is_empty() {
+        pending.clear();
+        copies.clear();
+        {
+            let mut sw = self.lock();
+            for (i, frame) in frames.iter().enumerate() {
+                sw.decide(now, ingress, frame, egress);
+                for e in egress.iter() {
+                    let bytes = if e.rewrite == Rewrite::AsIs {
+                        Bytes::Input(i)
+                    } else {
+                        let start = copies.len();
+                        append_rewritten(frame, e.rewrite, copies);
+                        Bytes::Copy {
+                            start,
+                            end: copies.len(),
+                        }
+                    };
+                    pending.push(Pending {
+                        port: e.port,
+                        seq: pending.len(),
+                        bytes,
+                    });
+                }
+            }
+        }
+        if pending.is_empty() {
             return;
         }
+        pending.sort_unstable_by_key(|p| (p.port, p.seq));
         {
             let sinks = self.sinks.read().unwrap_or_else(PoisonError::into_inner);
-            for e in egress.iter() {
-                let Some(list) = sinks.get(usize::from(e.port)) else {
+            let mut slots: [&[u8]; BATCH] = [&[]; BATCH];
+            for group in pending.chunk_by(|a, b| a.port == b.port) {
+                let Some(port) = group.first().map(|p| p.port) else {
                     continue;
                 };
-                let bytes = rewrite_frame(frame, e.rewrite, copy);
-                for sink in list {
-                    match sink.socket.try_send(bytes) {
-                        Ok(_) => {}
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => full.push(e.port),
-                        Err(err) => {
-                            tracing::trace!(port = e.port, endpoint = sink.endpoint, %err, "send failed");
-                            full.push(e.port);
+                let Some(list) = sinks.get(usize::from(port)) else {
+                    continue;
+                };
+                for chunk in group.chunks(BATCH) {
+                    for (slot, p) in slots.iter_mut().zip(chunk) {
+                        *slot = match p.bytes {
+                            Bytes::Input(i) => frames.get(i).copied().unwrap_or(&[]),
+                            Bytes::Copy { start, end } => copies.get(start..end).unwrap_or(&[]),
+                        };
+                    }
+                    let batch = slots.get(..chunk.len()).unwrap_or(&[]);
+                    for sink in list {
+                        let sent = sink.socket.try_send_batch(batch);
+                        if sent < batch.len() {
+                            dropped.push((port, batch.len() - sent));
                         }
                     }
                 }
             }
         }
-        if !full.is_empty() {
+        if !dropped.is_empty() {
             let mut sw = self.lock();
-            for port in full.drain(..) {
-                sw.count_egress_drop(port);
+            for (port, n) in dropped.drain(..) {
+                for _ in 0..n {
+                    sw.count_egress_drop(port);
+                }
             }
         }
     }

@@ -190,8 +190,7 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
     if let Some(path) = &prepared.pidfile {
         write_pidfile(path)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;

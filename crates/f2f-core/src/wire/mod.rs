@@ -22,11 +22,14 @@
 //!
 //! - [`vde`]: the control-socket handshake of `vde_switch` (request and reply
 //!   records, spec/vde-protocol.md §2).
+//! - [`bpdu`]: spanning-tree BPDUs exactly as `vde_switch -F` sends them
+//!   (spec/fstp.md §2).
 //! - [`stream`]: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
 //!   prefix (§6) and qemu `-netdev stream`'s 4-byte prefix (§7).
 //!
 //! Data-socket datagrams need no format of their own: one datagram is one
 //! Ethernet frame, with no header (§3.2).
 
+pub mod bpdu;
 pub mod stream;
 pub mod vde;

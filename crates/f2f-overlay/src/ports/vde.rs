@@ -26,21 +26,21 @@ use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest};
 use f2f_core::wire::vde::{self, Reply, Request, RequestError, RequestKind};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::unistd::AccessFlags;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixDatagram, UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::sys;
+use crate::sys::mmsg::{self, BATCH};
 
 /// How long a client may take to send its request.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Receive buffer: one byte more than the largest frame we could accept, so a
-/// longer datagram shows up as oversize instead of being silently truncated.
-const RECV_BUF: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
+/// Most bytes of receive buffer per endpoint (the batch shrinks for jumbo frames).
+const RECV_BUDGET: usize = 256 * 1024;
 /// Datagrams handled before a receive loop yields to other tasks.
-const BATCH: usize = 256;
+const YIELD_AFTER: usize = 256;
 
 /// Ownership and modes applied to the sockets this module creates.
 #[derive(Clone, Debug)]
@@ -205,37 +205,70 @@ impl VdeServer {
         data: &UnixDatagram,
         close: &Notify,
     ) {
-        let mut buf = vec![0u8; RECV_BUF];
+        // One slot per datagram, one byte longer than the largest frame so a
+        // longer datagram shows up as oversize; fewer slots for jumbo frames.
+        let slot = self.datapath.lock().config().max_frame + 1;
+        let slots = (RECV_BUDGET / slot).clamp(1, BATCH);
+        let mut buf = vec![0u8; slot * slots];
+        let mut lens = [0usize; BATCH];
         let mut scratch = Scratch::default();
-        let mut ctl_buf = [0u8; 256];
-        loop {
+        // One future for "the endpoint is gone", polled only while the data
+        // socket has nothing to read: the hot loop below never re-creates it.
+        let gone = async {
+            let mut ctl_buf = [0u8; 256];
             tokio::select! {
-                r = ctl.read(&mut ctl_buf) => match r {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {} // nothing more is expected on the control stream
-                },
-                () = close.notified() => {
-                    info!(port, endpoint = id, "endpoint closed by the console");
-                    return;
+                () = async {
+                    // Nothing more is expected on the control stream; read
+                    // until it closes.
+                    while matches!(ctl.read(&mut ctl_buf).await, Ok(n) if n > 0) {}
+                } => {}
+                () = close.notified() => info!(port, endpoint = id, "endpoint closed by the console"),
+            }
+        };
+        tokio::pin!(gone);
+        let lens_for_batch = lens.get_mut(..slots).unwrap_or(&mut []);
+        loop {
+            let mut handled = 0;
+            loop {
+                let got = data.try_io(Interest::READABLE, || {
+                    mmsg::recv_batch(data.as_raw_fd(), &mut buf, slot, lens_for_batch)
+                });
+                match got {
+                    Ok(n) => {
+                        let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+                        for ((f, chunk), len) in frames
+                            .iter_mut()
+                            .zip(buf.chunks(slot))
+                            .zip(lens_for_batch.iter())
+                            .take(n)
+                        {
+                            *f = chunk.get(..(*len).min(chunk.len())).unwrap_or(&[]);
+                        }
+                        self.datapath.forward_batch(
+                            port,
+                            frames.get(..n).unwrap_or(&[]),
+                            &mut scratch,
+                        );
+                        handled += n;
+                        if handled >= YIELD_AFTER {
+                            tokio::task::yield_now().await;
+                            handled = 0;
+                        }
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) => {
+                        debug!(port, endpoint = id, %err, "receive error on data socket");
+                        break;
+                    }
                 }
+            }
+            tokio::select! {
+                biased;
+                () = &mut gone => return,
                 r = data.readable() => {
                     if r.is_err() {
                         return;
                     }
-                    for _ in 0..BATCH {
-                        match data.try_recv(&mut buf) {
-                            Ok(n) => {
-                                let frame = buf.get(..n).unwrap_or(&[]);
-                                self.datapath.forward(port, frame, &mut scratch);
-                            }
-                            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(err) => {
-                                debug!(port, endpoint = id, %err, "receive error on data socket");
-                                break;
-                            }
-                        }
-                    }
-                    tokio::task::yield_now().await;
                 }
             }
         }

@@ -1,5 +1,8 @@
-//! Operating-system facts and file ownership: users, groups, modes.
-//! Everything here uses safe wrappers (std, nix); no `unsafe`.
+//! Operating-system glue: users, groups, file modes (safe wrappers from std
+//! and nix) and, in submodules, the few system calls that need `unsafe`: the
+//! only place in the shell allowed to use it.
+
+pub mod mmsg;
 
 use std::ffi::CString;
 use std::io;

@@ -1,0 +1,187 @@
+//! Fuzz entry points for the wire formats.
+
+use crate::wire::stream::{check, Check, LengthPrefix, StreamDecoder};
+use crate::wire::vde::{Reply, Request, RequestPacket, SOCKADDR_LEN};
+
+/// Parses `data` as a VDE control request and as a reply; whatever parses must
+/// emit bytes that parse back to an equal value, and the checked view must
+/// agree with the owned parse.
+pub fn vde_request(data: &[u8]) {
+    if let Ok(request) = Request::parse(data) {
+        let mut emitted = Vec::new();
+        request.emit(&mut emitted);
+        assert_eq!(
+            emitted.len(),
+            request.buffer_len(),
+            "buffer_len disagrees with emit"
+        );
+        match Request::parse(&emitted) {
+            Ok(again) => assert_eq!(again, request, "parse → emit → parse changed the request"),
+            Err(error) => panic!("emitted request does not parse: {error}"),
+        }
+        match RequestPacket::new_checked(data) {
+            Ok(packet) => {
+                assert_eq!(packet.port(), request.port);
+                assert_eq!(packet.sock_path(), &request.sock_path[..]);
+            }
+            Err(error) => panic!("Request::parse accepted what new_checked refuses: {error}"),
+        }
+    }
+    if let Ok(reply) = Reply::parse(data) {
+        let emitted = reply.emit();
+        assert_eq!(emitted.len(), SOCKADDR_LEN);
+        match Reply::parse(&emitted) {
+            Ok(again) => assert_eq!(again, reply, "parse → emit → parse changed the reply"),
+            Err(error) => panic!("emitted reply does not parse: {error}"),
+        }
+        match Reply::new(reply.sock_path.clone()) {
+            Ok(made) => assert_eq!(made, reply),
+            Err(error) => panic!("Reply::new refuses a parsed path: {error}"),
+        }
+    }
+}
+
+/// Decodes `data[2..]` as a length-prefixed stream fed in chunks.
+///
+/// `data[0]`: bit 0 picks the prefix (0 → 2 bytes, 1 → 4 bytes), bit 1 feeding
+/// through `push` or `spare`/`commit`, bits 2..7 the chunk size (1..=64).
+/// `data[1]`: `max_len` = value × 8 (0..=2040), small so that both good frames
+/// and oversize lengths are common.
+///
+/// Invariants: the chunked decoder returns exactly the frames and the error a
+/// one-shot [`check`] walk over the whole input finds; every frame is at most
+/// `max_len`; frame bytes never exceed the input; the decoder never allocates
+/// past its limit; an empty `spare` means a frame or the error is waiting.
+pub fn stream_decode(data: &[u8]) {
+    let (config, input) = data.split_at(data.len().min(2));
+    let mode = config.first().copied().unwrap_or(0);
+    let prefix = if mode & 1 == 0 {
+        LengthPrefix::U16
+    } else {
+        LengthPrefix::U32
+    };
+    let use_push = mode & 2 == 0;
+    let chunk = usize::from(mode >> 2) + 1;
+    let max_len = usize::from(config.get(1).copied().unwrap_or(0)) * 8;
+
+    let (expected, expected_error) = reference_decode(prefix, input, max_len);
+
+    let mut decoder = StreamDecoder::with_read_chunk(prefix, max_len, chunk);
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut error = None;
+    let mut rest = input;
+    'feed: loop {
+        while let Some(frame) = decoder.next_frame() {
+            match frame {
+                Ok(frame) => {
+                    assert!(
+                        !frame.is_empty() && frame.len() <= max_len,
+                        "frame of {} bytes",
+                        frame.len()
+                    );
+                    frames.push(frame.to_vec());
+                }
+                Err(e) => {
+                    error = Some(e);
+                    assert_eq!(decoder.next_frame(), Some(Err(e)), "error is not sticky");
+                    break 'feed;
+                }
+            }
+        }
+        assert!(
+            decoder.allocated() <= decoder.limit(),
+            "buffer past its limit"
+        );
+        if rest.is_empty() {
+            break;
+        }
+        let taken = if use_push {
+            match decoder.push(rest) {
+                Ok(taken) => taken,
+                Err(e) => panic!("push failed on a decoder that reported no error: {e}"),
+            }
+        } else {
+            let spare = decoder.spare();
+            let n = spare.len().min(rest.len());
+            if let (Some(dst), Some(src)) = (spare.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            decoder.commit(n);
+            n
+        };
+        assert!(taken > 0, "no room after draining every frame");
+        rest = rest.get(taken..).unwrap_or_default();
+    }
+    assert!(
+        decoder.allocated() <= decoder.limit(),
+        "buffer past its limit"
+    );
+    let total: usize = frames.iter().map(Vec::len).sum();
+    assert!(total <= input.len(), "more frame bytes than input");
+    assert_eq!(frames, expected, "chunked decoding differs from one-shot");
+    assert_eq!(error, expected_error, "chunked error differs from one-shot");
+}
+
+/// Frames and error found by walking `input` with [`check`] in one piece.
+fn reference_decode(
+    prefix: LengthPrefix,
+    input: &[u8],
+    max_len: usize,
+) -> (Vec<Vec<u8>>, Option<crate::wire::stream::StreamError>) {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    loop {
+        let rest = input.get(at..).unwrap_or_default();
+        match check(prefix, rest, max_len) {
+            Check::Incomplete { needed } => {
+                assert!(
+                    needed > rest.len(),
+                    "Incomplete with {needed} of {} bytes there",
+                    rest.len()
+                );
+                return (frames, None);
+            }
+            Check::Empty { header } => at += header,
+            Check::Frame { header, len } => {
+                let frame = rest.get(header..header + len).unwrap_or_default();
+                assert_eq!(frame.len(), len, "check promised bytes that are not there");
+                frames.push(frame.to_vec());
+                at += header + len;
+            }
+            Check::Invalid(error) => return (frames, Some(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vde_request_accepts_the_spec_fixtures() {
+        let mut request =
+            b"\xce\xfa\xed\xfe\x03\x00\x00\x00\x00\x05\x00\x00\x01\x00/tmp/sw/.00001-00000"
+                .to_vec();
+        request.resize(122, 0);
+        request.extend_from_slice(b"QEMU user=me pid=1");
+        vde_request(&request);
+        let mut reply = b"\x01\x00/tmp/sw/005.9".to_vec();
+        reply.resize(110, 0);
+        vde_request(&reply);
+        vde_request(&[]);
+    }
+
+    #[test]
+    fn stream_decode_runs_every_mode() {
+        let stream = [0, 3, 1, 2, 3, 0, 0, 0, 1, 9, 0xff, 0xff, 1];
+        for mode in 0..=255u8 {
+            for max in [0u8, 1, 255] {
+                let mut data = vec![mode, max];
+                data.extend_from_slice(&stream);
+                stream_decode(&data);
+            }
+        }
+        stream_decode(&[]);
+        stream_decode(&[1]);
+    }
+}
