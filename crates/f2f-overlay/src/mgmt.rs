@@ -4,8 +4,13 @@
 //!
 //! Sessions are independent tasks; a command holds the switch lock only while
 //! it runs, so a console client that floods, stalls or vanishes never holds up
-//! forwarding. A line longer than [`MAX_PENDING`] bytes without a newline is
-//! answered as an invalid command and discarded.
+//! forwarding.
+//!
+//! vde_switch takes each `read` of a session as one command, newline or not,
+//! and `vdeterm` relies on it: it sends its commands without a newline. So
+//! here every newline ends a command, and so does the end of what one read
+//! returned ([`READ_CHUNK`] bytes at most): a client sending several lines at
+//! once gets each answered, and one sending a bare command gets it run.
 //!
 //! Scripts (`load PATH`, and `-f/--rcfile` at start) are read here, outside
 //! the switch lock, then run line by line as vde_switch's `runscript` does:
@@ -28,8 +33,8 @@ use crate::datapath::Datapath;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
-/// Most bytes buffered for one unfinished line.
-pub const MAX_PENDING: usize = 4096;
+/// Most bytes one read of a session takes (vde_switch reads 128).
+pub const READ_CHUNK: usize = 4096;
 /// Largest script `load` and `-f` read.
 pub const MAX_SCRIPT: u64 = 1 << 20;
 /// errno for a script over [`MAX_SCRIPT`] (`EFBIG`, "File too large").
@@ -106,25 +111,17 @@ impl Console {
         let (mut rd, mut wr) = stream.into_split();
         wr.write_all(console::BANNER.as_bytes()).await?;
         wr.write_all(console::PROMPT.as_bytes()).await?;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = [0u8; 1024];
+        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             let n = rd.read(&mut chunk).await?;
             if n == 0 {
                 return Ok(());
             }
-            pending.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                if !self.answer(&mut wr, &line).await? {
+            let got = chunk.get(..n).unwrap_or_default();
+            for line in got.split_inclusive(|b| *b == b'\n') {
+                if !self.answer(&mut wr, line).await? {
                     return Ok(());
                 }
-            }
-            if pending.len() > MAX_PENDING {
-                warn!(bytes = pending.len(), "management line too long, discarded");
-                pending.clear();
-                let reply = Reply::render(&console::execute_invalid());
-                wr.write_all(reply.as_bytes()).await?;
             }
         }
     }
