@@ -70,6 +70,8 @@ ok
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# the core's feature-gated parts: fuzz entry points and the simulator
+cargo clippy -p f2f-core --all-targets --features fuzzing,sim -- -D warnings
 ok
 
 # --- 3. build once -------------------------------------------------------------------------
@@ -82,6 +84,7 @@ ok
 # --- 4. unit tests and simulations ---------------------------------------------------------
 step "unit tests (cargo test --workspace --exclude f2f-e2e)"
 cargo test --workspace --exclude f2f-e2e --no-fail-fast
+cargo test -p f2f-core --features fuzzing,sim --no-fail-fast
 ok
 
 # --- 5. end-to-end -------------------------------------------------------------------------

@@ -201,6 +201,13 @@ fn daemon(kind: SwitchKind) {
         .arg(&pidfile);
     let mut starter = Child::spawn("switch-d", cmd, tmp.path(), Spawn::default());
     let status = starter.wait_exit(SETTLE);
+    // vde_switch's parent returns as soon as it has forked, so its daemon may still be
+    // creating the pid file and sockets: wait for them there. Ours returns only when ready.
+    if kind == SwitchKind::RealVdeSwitch {
+        wait_until(SETTLE, || {
+            pidfile.exists() && is_socket(&dir.join("ctl")) && is_socket(&mgmt)
+        });
+    }
     // Read the pid first so the guard owns the daemon even if an assertion below fails.
     let pid = std::fs::read_to_string(&pidfile)
         .ok()

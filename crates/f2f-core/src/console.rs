@@ -101,6 +101,21 @@ pub enum Action {
         /// The endpoint id.
         id: u32,
     },
+    /// Answer `status/json`: the shell builds a [`crate::status::Snapshot`]
+    /// (adding the sections it owns) and puts its JSON line in the reply's
+    /// data before sending it.
+    Status,
+    /// Turn this session into a capture stream of `port` (`port/capture`,
+    /// see [`crate::capture`]): after `1000 Success\n` and no prompt, the
+    /// shell sends capture messages until `count` frames or the client's stop.
+    /// A session that cannot stream (the stdin console) answers
+    /// `EOPNOTSUPP` instead.
+    Capture {
+        /// The port to capture.
+        port: PortId,
+        /// Stop after this many frames.
+        count: Option<u64>,
+    },
     /// `load PATH`: read the script and run each line (see [`script_echo`]);
     /// the shell sets the reply's status: success, or the errno of the read.
     Load {
@@ -238,11 +253,12 @@ impl Reply {
     /// (`logout`/`shutdown` end the session with no prompt).
     pub fn render(&self) -> String {
         let mut out = self.render_body();
-        if matches!(self.action, Action::Logout | Action::Shutdown) {
-            out.push_str(END_OF_SESSION);
-            return out;
+        match self.action {
+            Action::Logout | Action::Shutdown => out.push_str(END_OF_SESSION),
+            // The capture stream follows the status line; no prompt.
+            Action::Capture { .. } if self.status == Some(Status::Success) => {}
+            _ => out.push_str(PROMPT),
         }
-        out.push_str(PROMPT);
         out
     }
 
@@ -322,6 +338,8 @@ enum Cmd {
     PortPrint,
     PortAllprint,
     PortStats,
+    PortCapture,
+    StatusJson,
     VlanCreate,
     VlanRemove,
     VlanAddport,
@@ -510,6 +528,12 @@ pub const COMMANDS: &[CommandInfo] = &[
         "print the port counters with drops by reason",
         Cmd::PortStats,
     ),
+    cmd(
+        "port/capture",
+        "N [COUNT]",
+        "stream the frames passing port N (f2f-overlay capture)",
+        Cmd::PortCapture,
+    ),
     menu("vlan", "VLAN MANAGEMENT MENU"),
     cmd(
         "vlan/create",
@@ -548,10 +572,17 @@ pub const COMMANDS: &[CommandInfo] = &[
         "print the list of defined vlan (including inactive port)",
         Cmd::VlanAllprint,
     ),
+    menu("status", "STATUS MENU (f2f-overlay)"),
+    cmd(
+        "status/json",
+        "",
+        "the switch's state as one line of JSON (f2f-overlay status)",
+        Cmd::StatusJson,
+    ),
 ];
 
 /// Paths of the commands that are ours, not vde_switch's.
-pub const EXTENSIONS: &[&str] = &["port/stats"];
+pub const EXTENSIONS: &[&str] = &["port/stats", "port/capture", "status", "status/json"];
 
 /// A parsed console line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -722,6 +753,12 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),
+        Cmd::PortCapture => port_capture(sw, arg),
+        Cmd::StatusJson => Reply {
+            data: None,
+            status: Some(Status::Success),
+            action: Action::Status,
+        },
     }
 }
 
@@ -843,6 +880,30 @@ fn port_stats<S: BuildHasher + Clone>(sw: &Switch<S>, arg: &str) -> Reply {
         out.push('\n');
     }
     Reply::data(out, Status::Success)
+}
+
+fn port_capture<S: BuildHasher + Clone>(sw: &Switch<S>, arg: &str) -> Reply {
+    let mut words = arg.split_whitespace();
+    let port = match words.next().map(port_arg) {
+        Some(Ok(p)) => p,
+        _ => return Reply::status(Status::Errno(errno::EINVAL)),
+    };
+    let count = match words.next().map(parse_c_int) {
+        None => None,
+        Some(Some(n)) if n > 0 => u64::try_from(n).ok(),
+        Some(_) => return Reply::status(Status::Errno(errno::EINVAL)),
+    };
+    if words.next().is_some() {
+        return Reply::status(Status::Errno(errno::EINVAL));
+    }
+    if sw.port(port).is_none() {
+        return Reply::status(Status::Errno(errno::ENXIO));
+    }
+    Reply {
+        data: None,
+        status: Some(Status::Success),
+        action: Action::Capture { port, count },
+    }
 }
 
 /// Parse an integer as C's `%i`: decimal, `0x` hex or leading-0 octal.
@@ -1086,6 +1147,53 @@ OUT: pkts          0          bytes                    0\n  \
         assert!(run(&mut sw, "port/stats").contains(
             "Port 0001 in_frames=0 in_bytes=0 out_frames=0 out_bytes=0 drop_runt=1 drop_oversize=0"
         ));
+    }
+
+    #[test]
+    fn status_and_capture_commands() {
+        let mut sw = switch();
+        let r = execute(&mut sw, &Host, "status/json");
+        assert_eq!(
+            (r.action, r.status),
+            (Action::Status, Some(Status::Success))
+        );
+        let r = execute(&mut sw, &Host, "port/capture 1 10");
+        assert_eq!(
+            r.action,
+            Action::Capture {
+                port: 1,
+                count: Some(10)
+            }
+        );
+        assert_eq!(
+            r.render(),
+            "1000 Success\n",
+            "the stream follows, no prompt"
+        );
+        assert_eq!(
+            execute(&mut sw, &Host, "port/capture 0x1").action,
+            Action::Capture {
+                port: 1,
+                count: None
+            }
+        );
+        for bad in [
+            "port/capture",
+            "port/capture x",
+            "port/capture 1 0",
+            "port/capture 1 2 3",
+        ] {
+            assert_eq!(run(&mut sw, bad), "1022 Invalid argument\n\nvde$ ", "{bad}");
+        }
+        assert_eq!(
+            run(&mut sw, "port/capture 5"),
+            "1006 No such device or address\n\nvde$ "
+        );
+        assert_eq!(
+            run(&mut sw, "status"),
+            "1038 Function not implemented\n\nvde$ "
+        );
+        assert!(run(&mut sw, "help status").contains("status/json "));
     }
 
     #[test]

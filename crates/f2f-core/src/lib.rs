@@ -15,6 +15,9 @@
 //! - [`fdb`]: the MAC table.
 //! - [`switch`]: ports and the forwarding decision.
 //! - [`console`]: vde_switch's management console command set.
+//! - [`status`]: the switch's state as one document (`status`, `status --json`).
+//! - [`capture`]: pcap files and the capture stream of `port/capture`.
+//! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
@@ -24,6 +27,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod capture;
+pub mod config;
 pub mod console;
 pub mod dhcp;
 pub mod fdb;
@@ -32,6 +37,7 @@ pub mod fuzzing;
 pub mod mac;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod status;
 pub mod stp;
 pub mod switch;
 pub mod time;

@@ -27,12 +27,17 @@ pub enum Command {
     /// The switch's management console: interactive with line editing and
     /// history, or one command for scripts (exit status 1 when it fails).
     Console(ConsoleArgs),
+    /// Show a running switch: ports, counters, MAC table, VLANs.
+    Status(StatusArgs),
+    /// Write the frames passing a port (both directions) to a pcap file.
+    Capture(CaptureArgs),
 }
 
-/// `f2f-overlay console [-s DIR | -M PATH] [CMD...]`.
+/// Where a client finds a running switch's management socket.
 #[derive(Debug, Clone, Args)]
-pub struct ConsoleArgs {
-    /// The switch's control directory; its console is DIR/mgmt.
+pub struct SwitchAddr {
+    /// The switch's control directory; its management socket is DIR/mgmt
+    /// (default: vde_switch's default directory).
     #[arg(
         short = 's',
         long = "sock",
@@ -43,6 +48,14 @@ pub struct ConsoleArgs {
     /// The switch's management socket (its -M).
     #[arg(short = 'M', long = "mgmt", value_name = "PATH")]
     pub mgmt: Option<PathBuf>,
+}
+
+/// `f2f-overlay console [-s DIR | -M PATH] [CMD...]`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
     /// One command to run (its words joined by spaces), e.g. `port/print 3`;
     /// without it, an interactive console.
     #[arg(
@@ -51,6 +64,40 @@ pub struct ConsoleArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// Print the switch's JSON document (one line; format in docs/status-json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay capture`.
+#[derive(Debug, Clone, Args)]
+pub struct CaptureArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// The port to capture (see `f2f-overlay status`).
+    #[arg(value_name = "PORT", value_parser = parse_port)]
+    pub port: u16,
+    /// The pcap file to write (replaced if it exists), or - for stdout.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Stop after this many frames (default: until Ctrl-C).
+    #[arg(short = 'c', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -127,13 +174,18 @@ pub struct SwitchArgs {
     /// Number of debug clients (accepted; debug output is not supported yet).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,
-    /// Capacity of the MAC table; the oldest entry is evicted when full.
-    #[arg(long = "max-macs", value_name = "N", default_value_t = f2f_core::fdb::DEFAULT_CAPACITY)]
-    pub max_macs: usize,
-    /// Largest frame forwarded, up to 65535; larger ones are dropped and counted.
-    #[arg(long = "max-frame", value_name = "BYTES", default_value_t = f2f_core::switch::DEFAULT_MAX_FRAME,
-          value_parser = parse_max_frame)]
-    pub max_frame: usize,
+    /// Capacity of the MAC table; the oldest entry is evicted when full
+    /// [default: 65536].
+    #[arg(long = "max-macs", value_name = "N")]
+    pub max_macs: Option<usize>,
+    /// Largest frame forwarded, up to 65535; larger ones are dropped and
+    /// counted [default: 1518].
+    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_max_frame)]
+    pub max_frame: Option<usize>,
+    /// Settings from a TOML file (keys are the long flag names); flags given
+    /// on the command line override it.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print the version and exit (vde_switch's -v).
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -172,6 +224,14 @@ pub fn parse_max_frame(s: &str) -> Result<usize, String> {
         .ok()
         .filter(|v| range.contains(v))
         .ok_or_else(|| format!("{s:?}: the largest frame must be between 14 and 65535 bytes"))
+}
+
+/// Parse a port number (0..65535, C's `%i` forms).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    parse_c_usize(s)
+        .ok()
+        .and_then(|v| u16::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is not a port number (0..65535)"))
 }
 
 /// Parse a non-negative integer as C's `%i` (decimal, 0x hex, 0 octal).
@@ -239,6 +299,16 @@ mod tests {
                 .refuse_unsupported()
                 .is_err()
         );
+        let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
+        match c.unwrap().command {
+            Some(Command::Capture(a)) => {
+                assert_eq!((a.port, a.count, a.file.to_str()), (2, Some(5), Some("-")));
+                assert_eq!(a.at.sock.unwrap().to_str(), Some("/d"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["f2f-overlay", "capture", "1", "f", "-c", "0"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "status", "-s", "/d", "-M", "/m"]).is_err());
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
         let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
@@ -252,7 +322,7 @@ mod tests {
         let Some(Command::Console(a)) = c.command else {
             panic!("not the console subcommand");
         };
-        assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!(a.at.sock.unwrap().to_str(), Some("/tmp/sw"));
         assert_eq!(a.command, ["port/print", "3"]);
         let c = Cli::try_parse_from([
             "f2f-overlay",

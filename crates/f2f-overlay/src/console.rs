@@ -31,7 +31,6 @@ use rustyline::validate::Validator;
 use rustyline::{Context as LineContext, Editor, Helper};
 
 use crate::cli::ConsoleArgs;
-use crate::switchd::default_ctl_dir;
 
 /// How long a reply may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,22 +41,12 @@ const DATA_START: &str = "0000 DATA END WITH '.'";
 
 /// Run the console subcommand.
 pub fn run(args: &ConsoleArgs) -> Result<ExitCode> {
-    let path = socket_path(args);
+    let path = crate::client::mgmt_path(&args.at);
     let mut conn = Connection::open(&path)?;
     if args.command.is_empty() {
         interactive(&mut conn, args.common.state_dir.as_deref())
     } else {
         one_shot(&mut conn, &args.command.join(" "))
-    }
-}
-
-/// The management socket: `-M PATH`, else `DIR/mgmt` for `-s DIR` or the
-/// default control directory.
-fn socket_path(args: &ConsoleArgs) -> PathBuf {
-    match (&args.mgmt, &args.sock) {
-        (Some(m), _) => m.clone(),
-        (None, Some(dir)) => dir.join("mgmt"),
-        (None, None) => default_ctl_dir().join("mgmt"),
     }
 }
 

@@ -10,6 +10,10 @@
 //! a full destination drops the copy and counts it (`egress_full`), as
 //! vde_switch drops on EAGAIN, so one slow client never stalls the others.
 //! No allocation per frame: every buffer lives in the caller's [`Scratch`].
+//!
+//! Capture (`port/capture`): one atomic load per batch tells whether any
+//! capture runs; only then are the frames of captured ports copied, in
+//! decision order, to the capture queues (see [`crate::capture`]).
 
 use std::collections::hash_map::RandomState;
 use std::io;
@@ -21,8 +25,10 @@ use f2f_core::time::Instant;
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
+use crate::capture::Captures;
 use crate::clock::Clock;
 use crate::sys::mmsg::{self, BATCH};
+use f2f_core::capture::Direction;
 
 /// The switch as the shell holds it.
 pub type CoreSwitch = Switch<RandomState>;
@@ -100,6 +106,7 @@ pub struct Datapath {
     switch: Mutex<CoreSwitch>,
     sinks: RwLock<Vec<Vec<Sink>>>,
     clock: Clock,
+    captures: Captures,
 }
 
 impl Datapath {
@@ -109,7 +116,13 @@ impl Datapath {
             switch: Mutex::new(switch),
             sinks: RwLock::new(Vec::new()),
             clock,
+            captures: Captures::default(),
         }
+    }
+
+    /// The running packet captures.
+    pub fn captures(&self) -> &Captures {
+        &self.captures
     }
 
     /// The core's notion of now.
@@ -165,9 +178,13 @@ impl Datapath {
         } = scratch;
         pending.clear();
         copies.clear();
+        let capturing = self.captures.active();
         {
             let mut sw = self.lock();
             for (i, frame) in frames.iter().enumerate() {
+                if capturing {
+                    self.captures.offer(ingress, Direction::In, frame);
+                }
                 sw.decide(now, ingress, frame, egress);
                 for e in egress.iter() {
                     let bytes = if e.rewrite == Rewrite::AsIs {
@@ -180,6 +197,13 @@ impl Datapath {
                             end: copies.len(),
                         }
                     };
+                    if capturing {
+                        let out = match bytes {
+                            Bytes::Input(_) => frame,
+                            Bytes::Copy { start, end } => copies.get(start..end).unwrap_or(&[]),
+                        };
+                        self.captures.offer(e.port, Direction::Out, out);
+                    }
                     pending.push(Pending {
                         port: e.port,
                         seq: pending.len(),

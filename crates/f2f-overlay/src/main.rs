@@ -2,8 +2,11 @@
 //! Ethernet overlay. Invoked as `vde_switch` (through a symlink) it behaves as
 //! `f2f-overlay switch`.
 
+mod capture;
 mod cli;
+mod client;
 mod clock;
+mod config;
 mod console;
 mod datapath;
 mod logging;
@@ -27,11 +30,16 @@ fn main() -> ExitCode {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // With no switch flags at all, say how to attach qemu (spec/cli.md).
+    let bare = match invoked_as.as_str() {
+        "vde_switch" => args.len() == 1,
+        _ => args.len() == 1 || (args.len() == 2 && args.get(1).is_some_and(|a| a == "switch")),
+    };
     let result = if invoked_as == "vde_switch" {
-        run_switch(VdeSwitchCli::parse_from(args).args, false)
+        run_switch(VdeSwitchCli::parse_from(args).args, bare)
     } else {
         match Cli::parse_from(args).command {
-            Some(Command::Switch(a)) => run_switch(*a, false),
+            Some(Command::Switch(a)) => run_switch(*a, bare),
             Some(Command::Console(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 return match console::run(&a) {
@@ -41,6 +49,14 @@ fn main() -> ExitCode {
                         ExitCode::FAILURE
                     }
                 };
+            }
+            Some(Command::Status(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                client::status(&a)
+            }
+            Some(Command::Capture(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                client::capture(&a)
             }
             None => {
                 let defaults = Cli::parse_from(["f2f-overlay", "switch"]);
@@ -60,7 +76,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_switch(args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
+fn run_switch(mut args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
+    config::apply(&mut args)?;
     let level = args.common.log_level.clone();
     if !args.daemon {
         logging::init(level.as_deref(), false);

@@ -18,17 +18,26 @@
 //! regular files up to [`MAX_SCRIPT`] bytes are read (a FIFO or a device
 //! would block the console), and `load` nests at most
 //! [`console::MAX_LOAD_DEPTH`] deep.
+//!
+//! Two of our own commands need the shell: `status/json` (the snapshot gets
+//! the sections the shell owns, e.g. running captures) and `port/capture`,
+//! which turns the session into a capture stream ([`f2f_core::capture`]) until
+//! the count is reached or the client sends anything; the stdin console
+//! cannot stream and answers `EOPNOTSUPP`.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use f2f_core::capture::Message;
 use f2f_core::console::{self, errno, Action, ConsoleHost, Reply, Status};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use f2f_core::status::Snapshot;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tracing::{debug, warn};
 
+use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
 use crate::ports::vde::VdeServer;
 use crate::sys;
@@ -84,7 +93,14 @@ impl Console {
     pub fn execute(&self, line: &str) -> Reply {
         let host = Host { console: self };
         let mut sw = self.datapath.lock();
-        console::execute(&mut sw, &host, line)
+        let mut reply = console::execute(&mut sw, &host, line);
+        if reply.action == Action::Status {
+            let mut snapshot = Snapshot::new(&sw, &host, self.datapath.now());
+            drop(sw);
+            snapshot.captures = self.datapath.captures().stats();
+            reply.data = Some(format!("{}\n", snapshot.to_json_line()));
+        }
+        reply
     }
 
     /// Serve management connections forever.
@@ -119,34 +135,58 @@ impl Console {
             }
             let got = chunk.get(..n).unwrap_or_default();
             for line in got.split_inclusive(|b| *b == b'\n') {
-                if !self.answer(&mut wr, line).await? {
-                    return Ok(());
+                match self.answer(&mut wr, line, true).await? {
+                    Next::Continue => {}
+                    Next::End => return Ok(()),
+                    Next::Capture(guard, frames, count) => {
+                        return stream_capture(&mut rd, &mut wr, &guard, frames, count).await;
+                    }
                 }
             }
         }
     }
 
-    /// Answer one line; false when the session must end.
+    /// Answer one line and say what the session does next. `can_stream`:
+    /// whether this session may turn into a capture stream.
     async fn answer<W: AsyncWrite + Unpin>(
         &self,
         out: &mut W,
         line: &[u8],
-    ) -> std::io::Result<bool> {
+        can_stream: bool,
+    ) -> std::io::Result<Next<'_>> {
         let text = String::from_utf8_lossy(line);
         let mut reply = self.execute(&text);
         let mut script = String::new();
         self.perform(&mut reply, 0, ScriptMode::Session, &mut script);
+        let mut capture = None;
+        if let Action::Capture { port, count } = reply.action {
+            if can_stream {
+                // Start before answering, so no frame after the reply is missed.
+                capture = Some((self.datapath.captures().start(port), count, port));
+            } else {
+                reply.status = Some(Status::Errno(console::errno::EOPNOTSUPP));
+            }
+        }
         script.push_str(&reply.render());
         out.write_all(script.as_bytes()).await?;
         out.flush().await?;
-        match reply.action {
-            Action::None | Action::CloseEndpoint { .. } | Action::Load { .. } => Ok(true),
-            Action::Logout => Ok(false),
+        Ok(match reply.action {
+            Action::None | Action::CloseEndpoint { .. } | Action::Status | Action::Load { .. } => {
+                Next::Continue
+            }
+            Action::Capture { .. } => match capture {
+                Some(((guard, frames), count, port)) => {
+                    debug!(port, ?count, "management session streams a capture");
+                    Next::Capture(guard, frames, count)
+                }
+                None => Next::Continue,
+            },
+            Action::Logout => Next::End,
             Action::Shutdown => {
                 self.shutdown.notify_one();
-                Ok(false)
+                Next::End
             }
-        }
+        })
     }
 
     /// Carry out what a reply asks of the shell (close an endpoint, run a
@@ -167,7 +207,15 @@ impl Console {
                 };
                 reply.status = Some(result.map_or_else(Status::Errno, |()| Status::Success));
             }
-            Action::None | Action::Logout | Action::Shutdown => {}
+            // A capture cannot stream in the middle of a script.
+            Action::Capture { .. } if depth > 0 => {
+                reply.status = Some(Status::Errno(errno::EOPNOTSUPP));
+            }
+            Action::None
+            | Action::Logout
+            | Action::Shutdown
+            | Action::Status
+            | Action::Capture { .. } => {}
         }
     }
 
@@ -221,13 +269,86 @@ impl Console {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut out = tokio::io::stdout();
         while let Ok(Some(line)) = lines.next_line().await {
-            if !matches!(self.answer(&mut out, line.as_bytes()).await, Ok(true)) {
+            if !matches!(
+                self.answer(&mut out, line.as_bytes(), false).await,
+                Ok(Next::Continue)
+            ) {
                 break;
             }
         }
         tracing::info!("EOF on stdin, cleaning up and exiting");
         self.shutdown.notify_one();
     }
+}
+
+/// What a session does after a reply.
+enum Next<'a> {
+    /// Read the next line.
+    Continue,
+    /// Close the session.
+    End,
+    /// Stream the capture, then close.
+    Capture(CaptureGuard<'a>, mpsc::Receiver<Captured>, Option<u64>),
+}
+
+/// Most captured frames written to the client per write call.
+const CAPTURE_BATCH: usize = 64;
+
+/// Send captured frames as [`Message`]s until `count` frames were sent, the
+/// client sends anything (its stop), or the client goes away; then the
+/// [`Message::End`] with the totals. Dropping `guard` stops the capture.
+async fn stream_capture<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    guard: &CaptureGuard<'_>,
+    mut frames: mpsc::Receiver<Captured>,
+    count: Option<u64>,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let limit = count.unwrap_or(u64::MAX);
+    let mut sent = 0u64;
+    let mut buf = Vec::new();
+    let mut batch = Vec::with_capacity(CAPTURE_BATCH);
+    let mut stop = [0u8; 64];
+    while sent < limit {
+        tokio::select! {
+            n = frames.recv_many(&mut batch, CAPTURE_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                buf.clear();
+                for c in batch.drain(..) {
+                    if sent == limit {
+                        break;
+                    }
+                    Message::Frame {
+                        ts_micros: c.ts_micros,
+                        direction: c.direction,
+                        frame: &c.frame,
+                    }
+                    .emit(&mut buf);
+                    sent += 1;
+                }
+                wr.write_all(&buf).await?;
+            }
+            r = rd.read(&mut stop) => match r {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => break,
+            },
+        }
+    }
+    buf.clear();
+    Message::End {
+        frames: sent,
+        dropped: guard.tap.dropped(),
+    }
+    .emit(&mut buf);
+    wr.write_all(&buf).await?;
+    wr.flush().await?;
+    wr.shutdown().await
 }
 
 struct Host<'a> {
@@ -290,4 +411,66 @@ pub fn read_script(path: &Path) -> Result<String, u16> {
         .and_then(|f| f.take(MAX_SCRIPT).read_to_end(&mut bytes))
         .map_err(io_errno)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Captures;
+    use f2f_core::capture::Direction;
+
+    /// Decode every message in `bytes`.
+    fn messages(bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while let Ok(Some((m, used))) = Message::decode(rest) {
+            out.push(match m {
+                Message::Frame {
+                    direction, frame, ..
+                } => format!("{direction:?}{}", frame.len()),
+                Message::End { frames, dropped } => format!("End{frames}/{dropped}"),
+            });
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty(), "trailing bytes {rest:?}");
+        out
+    }
+
+    #[tokio::test]
+    async fn capture_stream_stops_at_count() {
+        let caps = Captures::default();
+        let (guard, rx) = caps.start(1);
+        caps.offer(1, Direction::In, &[0; 60]);
+        caps.offer(1, Direction::Out, &[0; 64]);
+        caps.offer(1, Direction::In, &[0; 70]);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (mut rd, mut wr) = tokio::io::split(server);
+        stream_capture(&mut rd, &mut wr, &guard, rx, Some(2))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(messages(&got), ["In60", "Out64", "End2/0"]);
+    }
+
+    #[tokio::test]
+    async fn capture_stream_stops_when_the_client_asks() {
+        let caps = Captures::default();
+        let (guard, rx) = caps.start(3);
+        caps.offer(3, Direction::Out, &[0; 60]);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (mut rd, mut wr) = tokio::io::split(server);
+        let mut first = [0u8; 4 + 10 + 60];
+        let streaming = stream_capture(&mut rd, &mut wr, &guard, rx, None);
+        let stopper = async {
+            client.read_exact(&mut first).await.unwrap();
+            client.write_all(b"\n").await.unwrap();
+        };
+        let (r, ()) = tokio::join!(streaming, stopper);
+        r.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(messages(&first), ["Out60"]);
+        assert_eq!(messages(&rest), ["End1/0"]);
+    }
 }

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use f2f_core::fdb::FdbConfig;
 use f2f_core::mac::MacAddr;
 use f2f_core::switch::{
-    round_hash_size, Switch, SwitchConfig, DEFAULT_HASH_SIZE, DEFAULT_NUMPORTS,
+    round_hash_size, Switch, SwitchConfig, DEFAULT_HASH_SIZE, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS,
 };
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -27,6 +27,7 @@ use crate::datapath::Datapath;
 use crate::mgmt::{read_script, Console, ScriptMode};
 use crate::ports::vde::{SocketPolicy, VdeServer};
 use crate::sys;
+use crate::sys::daemon::{fork_daemon, Forked};
 
 /// vde_switch's default control directory for root.
 pub const ROOT_CTL_DIR: &str = "/var/run/vde.ctl";
@@ -132,9 +133,9 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     let config = SwitchConfig {
         numports,
         hub: args.hub,
-        max_frame: args.max_frame,
+        max_frame: args.max_frame.unwrap_or(DEFAULT_MAX_FRAME),
         fdb: FdbConfig {
-            capacity: args.max_macs,
+            capacity: args.max_macs.unwrap_or(f2f_core::fdb::DEFAULT_CAPACITY),
             ..FdbConfig::default()
         },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
@@ -181,14 +182,33 @@ fn rc_script(rcfile: Option<&Path>) -> Result<Option<(String, String)>> {
     Ok(None)
 }
 
-/// Daemonize if asked, write the pid file, and run until shutdown.
+/// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
+/// the starting process returns only once the daemon's sockets exist and its
+/// pid file is written.
 pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
-    if prepared.daemon {
-        nix::unistd::daemon(false, false).context("cannot daemonize")?;
-    }
+    let ready = if prepared.daemon {
+        if let Some(path) = prepared.pidfile.as_ref().filter(|p| p.exists()) {
+            bail!(
+                "Error in pidfile creation: {} already exists",
+                path.display()
+            );
+        }
+        match fork_daemon().context("cannot daemonize")? {
+            Forked::Parent { ready: true } => return Ok(()),
+            Forked::Parent { ready: false } => {
+                bail!("the switch daemon failed to start; its reason is in the system log")
+            }
+            Forked::Daemon(ready) => Some(ready),
+        }
+    } else {
+        None
+    };
     init_logging(prepared.daemon);
     if let Some(path) = &prepared.pidfile {
         write_pidfile(path)?;
+    }
+    if let Some(ready) = ready {
+        ready.notify();
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -8,15 +8,18 @@
 //! can be replayed as a unit test by calling the same function.
 //!
 //! One submodule per area: [`wire`] (VDE records, stream framing),
-//! [`switch`] (console lines, switch operation sequences), [`stp`] (BPDUs,
+//! [`switch`] (console lines, switch operation sequences), [`config`] (the
+//! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
 //! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences).
 
+mod config;
 mod dhcp;
 mod stp;
 mod switch;
 mod wire;
 
+pub use self::config::config;
 pub use self::dhcp::dhcp_server;
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
-pub use self::wire::{stream_decode, vde_request};
+pub use self::wire::{capture_stream, stream_decode, vde_request};

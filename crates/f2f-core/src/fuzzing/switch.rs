@@ -56,6 +56,7 @@ pub fn console_lines(data: &[u8]) {
             Action::Logout | Action::Shutdown => {
                 assert!(out.ends_with(crate::console::END_OF_SESSION))
             }
+            Action::Capture { .. } => assert_eq!(out, "1000 Success\n", "capture reply"),
             _ => assert!(
                 out.ends_with(crate::console::PROMPT),
                 "reply without prompt: {out:?}"

@@ -153,6 +153,30 @@ fn reference_decode(
     }
 }
 
+/// Decodes `data` as a capture stream (`port/capture`): no input panics;
+/// each decoded message uses at most the bytes present and emits exactly
+/// those bytes again; decoding stops at the first error or incomplete message.
+pub fn capture_stream(data: &[u8]) {
+    use crate::capture::Message;
+    let mut rest = data;
+    while let Ok(Some((msg, used))) = Message::decode(rest) {
+        assert!(
+            used <= rest.len() && used >= 4,
+            "used {used} of {}",
+            rest.len()
+        );
+        let mut emitted = Vec::new();
+        msg.emit(&mut emitted);
+        assert_eq!(emitted.len(), msg.buffer_len());
+        assert_eq!(
+            Some(emitted.as_slice()),
+            rest.get(..used),
+            "decode → emit changed {msg:?}"
+        );
+        rest = rest.get(used..).unwrap_or(&[]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

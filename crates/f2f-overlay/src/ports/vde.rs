@@ -161,12 +161,9 @@ impl VdeServer {
                 return;
             }
         };
-        if let Err(err) = ctl.write_all(&reply).await {
-            warn!(endpoint = id, port, %err, "client left during the handshake");
-            self.detach(port, id, &path);
-            return;
-        }
-        info!(port, endpoint = id, descr = %request.description, "endpoint attached");
+        // Register the endpoint before replying, as vde_switch sets the port
+        // up first: a frame forwarded right after the client reads its reply
+        // must already find the new sink.
         let close = Arc::new(Notify::new());
         self.live
             .lock()
@@ -186,14 +183,19 @@ impl VdeServer {
                 socket: Arc::clone(&data) as Arc<dyn FrameSink>,
             },
         );
-        self.pump(port, id, ctl, &data, &close).await;
+        if let Err(err) = ctl.write_all(&reply).await {
+            warn!(endpoint = id, port, %err, "client left during the handshake");
+        } else {
+            info!(port, endpoint = id, descr = %request.description, "endpoint attached");
+            self.pump(port, id, ctl, &data, &close).await;
+            info!(port, endpoint = id, "endpoint detached");
+        }
         self.datapath.remove_sink(port, id);
         self.live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
         self.detach(port, id, &path);
-        info!(port, endpoint = id, "endpoint detached");
     }
 
     /// Forward the endpoint's datagrams until its control stream closes.

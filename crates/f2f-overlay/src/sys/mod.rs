@@ -2,6 +2,7 @@
 //! and nix) and, in submodules, the few system calls that need `unsafe`: the
 //! only place in the shell allowed to use it.
 
+pub mod daemon;
 pub mod mmsg;
 
 use std::ffi::CString;

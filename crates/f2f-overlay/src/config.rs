@@ -1,0 +1,148 @@
+//! `--config FILE`: read the TOML file, check it with
+//! [`f2f_core::config::SwitchFile`], and merge it under the command line's
+//! flags (a flag given on the command line wins over the file's key).
+//!
+//! Relative paths in the file are relative to the file's directory, so a
+//! config file and the sockets it names can move together. Boolean keys
+//! (`hub`, `daemon`, `fstp`) can only be switched on by a flag, so a flag wins
+//! only when given; list keys (`tap`) are replaced, not extended, by flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use f2f_core::config::SwitchFile;
+
+use crate::cli::SwitchArgs;
+
+/// Apply `args.config`, if given, under the flags already in `args`.
+pub fn apply(args: &mut SwitchArgs) -> Result<()> {
+    let Some(path) = args.config.clone() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let file =
+        SwitchFile::parse(&text).with_context(|| format!("config file {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    merge(file, base, args).with_context(|| format!("config file {}", path.display()))
+}
+
+/// Fill every setting the flags left unset from `file`.
+pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
+    let mut later = file.later_keys();
+    if file.stream_listen.is_some() {
+        later.push("stream-listen");
+    }
+    if !later.is_empty() {
+        bail!("not supported yet: {}", later.join(", "));
+    }
+    let path = |p: Option<String>| p.map(|p| resolve(base, &p));
+    fill(&mut a.sock, path(file.sock));
+    fill(&mut a.mgmt, path(file.mgmt));
+    fill(&mut a.mgmt_mode, file.mgmtmode.map(|m| m.0));
+    fill(&mut a.mgmt_group, file.mgmtgroup);
+    fill(&mut a.numports, file.numports.map(widen));
+    a.hub |= file.hub.unwrap_or(false);
+    a.fstp |= file.fstp.unwrap_or(false);
+    a.daemon |= file.daemon.unwrap_or(false);
+    fill(&mut a.pidfile, path(file.pidfile));
+    fill(&mut a.mode, file.mode.map(|m| m.0));
+    fill(&mut a.dirmode, file.dirmode.map(|m| m.0));
+    fill(&mut a.group, file.group);
+    fill(&mut a.macaddr, file.macaddr);
+    fill(&mut a.priority, file.priority.map(widen));
+    fill(&mut a.hashsize, file.hashsize.map(widen));
+    fill(&mut a.rcfile, path(file.rcfile));
+    if a.tap.is_empty() {
+        a.tap = file.tap;
+    }
+    fill(
+        &mut a.debugclients,
+        file.debugclients.map(|n| n.to_string()),
+    );
+    if a.max_macs.is_none() {
+        if let Some(n) = file.max_macs {
+            a.max_macs = Some(usize::try_from(n).context("max-macs is too large")?);
+        }
+    }
+    fill(&mut a.max_frame, file.max_frame.map(widen));
+    fill(&mut a.common.log_level, file.log_level);
+    fill(&mut a.common.state_dir, path(file.state_dir));
+    Ok(())
+}
+
+fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
+    if flag.is_none() {
+        *flag = from_file;
+    }
+}
+
+fn widen(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::VdeSwitchCli;
+    use clap::Parser;
+
+    const EXAMPLE: &str = include_str!("../../../docs/example-config.toml");
+
+    fn args(flags: &[&str]) -> SwitchArgs {
+        let mut argv = vec!["vde_switch"];
+        argv.extend_from_slice(flags);
+        VdeSwitchCli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn example_config_parses_and_merges() {
+        let file = SwitchFile::parse(EXAMPLE).unwrap();
+        let mut a = args(&[]);
+        merge(file, Path::new("/etc/f2f"), &mut a).unwrap();
+        assert_eq!(a.sock, Some(PathBuf::from("/run/f2f/switch.ctl")));
+        assert_eq!(a.mgmt, Some(PathBuf::from("/etc/f2f/switch.mgmt")));
+        assert_eq!(a.numports, Some(64));
+        assert_eq!(a.mgmt_mode, Some(0o660));
+        assert_eq!(a.max_macs, Some(8192));
+        assert_eq!(a.max_frame, Some(1518));
+        assert!(!a.hub);
+        assert!(
+            a.refuse_unsupported().is_ok(),
+            "the example uses only what works"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = SwitchFile::parse("numports = 8\nmax-frame = 9000\nhub = true\ntap = [\"a\"]\n")
+            .unwrap();
+        let mut a = args(&["-n", "16", "-t", "b"]);
+        merge(file, Path::new("."), &mut a).unwrap();
+        assert_eq!(a.numports, Some(16), "the flag wins");
+        assert_eq!(
+            a.max_frame,
+            Some(9000),
+            "the file fills what the flags left"
+        );
+        assert!(a.hub);
+        assert_eq!(a.tap, ["b"], "flags replace the file's list");
+    }
+
+    #[test]
+    fn later_features_are_refused_by_name() {
+        let file =
+            SwitchFile::parse("dhcp = \"10.0.0.0/24\"\nlisten = \"0.0.0.0:7000\"\n").unwrap();
+        let err = merge(file, Path::new("."), &mut args(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "not supported yet: listen, dhcp");
+    }
+}
