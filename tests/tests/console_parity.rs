@@ -6,7 +6,7 @@
 //! works (through a pty); `-f` runs a script at start; `f2f-overlay console` one-shot.
 //!
 //! Known, documented differences the comparison accounts for (README, "Console"): our `help`
-//! lists our `port/stats` too; vde_switch's `hash/find` prints the port plus one; vde_switch's
+//! lists our additions too (`port/stats`, `port/capture`, `status/json`); vde_switch's `hash/find` prints the port plus one; vde_switch's
 //! `fstp/print` says `role=Unknown` for tagged ports.
 
 use std::io::{Read, Write};
@@ -180,6 +180,13 @@ fn final_status(raw: &str) -> String {
         .to_string()
 }
 
+/// The rows our `help` has beyond vde_switch's (README, "Console": our additions).
+const OUR_COMMANDS: [&str; 4] = ["port/stats", "port/capture", "status", "status/json"];
+
+fn first_word(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or("")
+}
+
 /// A reply as comparable lines: words joined by one space, the temp dir as `TMP`, volatile
 /// numbers as `#`, and the documented differences evened out.
 fn normalise(cmd: &str, raw: &str, tmp: &Path, ours: bool) -> Vec<String> {
@@ -188,8 +195,8 @@ fn normalise(cmd: &str, raw: &str, tmp: &Path, ours: bool) -> Vec<String> {
     let body = body.replace(&tmp.display().to_string(), "TMP");
     let mut lines: Vec<String> = Vec::new();
     for line in body.lines() {
-        if ours && cmd.starts_with("help") && line.starts_with("port/stats ") {
-            continue; // our extension
+        if ours && cmd.starts_with("help") && OUR_COMMANDS.contains(&first_word(line)) {
+            continue;
         }
         let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         for i in 1..words.len() {
