@@ -25,6 +25,8 @@
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
+mod vlan;
+
 use crate::fdb::{Fdb, FdbConfig, Vlan};
 use crate::mac::MacAddr;
 use crate::time::Instant;
@@ -605,132 +607,6 @@ impl<S: BuildHasher + Clone> Switch<S> {
         self.config.hub = hub;
     }
 
-    /// Create VLAN `vlan` (`vlan/create`): 1..=4093 (VLAN 0 always exists).
-    pub fn create_vlan(&mut self, vlan: Vlan) -> Result<(), ConfigError> {
-        if vlan == 0 || vlan > MAX_CREATABLE_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        if !self.vlans.insert(vlan) {
-            return Err(ConfigError::Exists);
-        }
-        Ok(())
-    }
-
-    /// Remove VLAN `vlan` (`vlan/remove`): refused while any port, active or
-    /// not, is a member (untagged or tagged). Its learned addresses go.
-    ///
-    /// Unlike vde_switch, VLAN 0 is never removed (`Invalid`): new ports join
-    /// it, so it must exist.
-    pub fn remove_vlan(&mut self, vlan: Vlan) -> Result<(), ConfigError> {
-        if vlan > MAX_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        if !self.vlans.contains(&vlan) {
-            return Err(ConfigError::NoDevice);
-        }
-        let used = self
-            .ports
-            .iter()
-            .flatten()
-            .any(|p| p.untagged_vlan == vlan || p.tagged_vlans.contains(&vlan));
-        if used {
-            return Err(ConfigError::InUse);
-        }
-        if vlan == 0 {
-            return Err(ConfigError::Invalid);
-        }
-        self.vlans.remove(&vlan);
-        self.fdb.flush_vlan(vlan);
-        self.fstp.edge.retain(|(v, _)| *v != vlan);
-        self.fstp.bonus.remove(&vlan);
-        Ok(())
-    }
-
-    /// Make `vlan` the untagged VLAN of `port` (`port/setvlan`). [`NO_VLAN`]
-    /// means no untagged traffic. A tagged membership of `vlan` becomes the
-    /// untagged one; the addresses learned on the port in its old untagged
-    /// VLAN are forgotten.
-    pub fn set_port_vlan(&mut self, port: PortId, vlan: Vlan) -> Result<(), ConfigError> {
-        if vlan > NO_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        self.check_port_number(port)?;
-        if vlan != NO_VLAN && !self.vlans.contains(&vlan) {
-            return Err(ConfigError::NoDevice);
-        }
-        let p = self.port_mut(port)?;
-        let old = p.untagged_vlan;
-        p.tagged_vlans.remove(&vlan);
-        p.untagged_vlan = vlan;
-        self.fdb.flush_port_vlan(port, old);
-        Ok(())
-    }
-
-    /// Make `port` a tagged member of `vlan` (`vlan/addport`). A no-op when
-    /// `vlan` is already the port's untagged VLAN, as in vde_switch.
-    pub fn add_tagged(&mut self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
-        if vlan >= MAX_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        self.check_port_number(port)?;
-        if !self.vlans.contains(&vlan) {
-            return Err(ConfigError::NoDevice);
-        }
-        let p = self.port_mut(port)?;
-        if p.untagged_vlan != vlan {
-            p.tagged_vlans.insert(vlan);
-        }
-        Ok(())
-    }
-
-    /// Remove `port`'s tagged membership of `vlan` (`vlan/delport`); `InUse`
-    /// when `vlan` is the port's untagged VLAN. Removing a membership the
-    /// port does not have succeeds, as in vde_switch. The addresses learned
-    /// on the port in `vlan` are forgotten.
-    pub fn del_tagged(&mut self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
-        if vlan >= MAX_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        self.check_port_number(port)?;
-        if !self.vlans.contains(&vlan) {
-            return Err(ConfigError::NoDevice);
-        }
-        let p = self.port_mut(port)?;
-        if p.untagged_vlan == vlan {
-            return Err(ConfigError::InUse);
-        }
-        p.tagged_vlans.remove(&vlan);
-        self.fdb.flush_port_vlan(port, vlan);
-        Ok(())
-    }
-
-    /// True if VLAN `vlan` exists.
-    pub fn has_vlan(&self, vlan: Vlan) -> bool {
-        self.vlans.contains(&vlan)
-    }
-
-    /// Change the hash size (`hash/setsize`): rounded up to a power of two;
-    /// the table is emptied, as in vde_switch. 0 is `Invalid`.
-    pub fn set_hash_size(&mut self, n: usize) -> Result<(), ConfigError> {
-        let size = round_hash_size(n);
-        if size == 0 {
-            return Err(ConfigError::Invalid);
-        }
-        self.config.hash_size = size;
-        self.fdb.clear();
-        Ok(())
-    }
-
-    /// The `fstp/setedge` and `fstp/bonus` settings.
-    pub fn fstp_settings(&self) -> &FstpSettings {
-        &self.fstp
-    }
-
-    /// Change the `fstp/setedge` and `fstp/bonus` settings.
-    pub fn fstp_settings_mut(&mut self) -> &mut FstpSettings {
-        &mut self.fstp
-    }
-
     /// Zero the counters of one port, or of all when `port` is `None`.
     pub fn reset_counters(&mut self, port: Option<PortId>) -> Result<(), ConfigError> {
         match port {
@@ -761,15 +637,6 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if now >= self.next_gc {
             self.fdb.collect_garbage(now);
             self.next_gc = now + self.fdb.config().gc_interval;
-        }
-    }
-
-    /// `Invalid` unless `port` is below the port count.
-    fn check_port_number(&self, port: PortId) -> Result<(), ConfigError> {
-        if usize::from(port) < self.ports.len() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid)
         }
     }
 
