@@ -302,6 +302,24 @@ def targets_text(ratios, a):
             return "not measured"
         return f"{fmt(x)}× — {'met' if ok(x) else 'NOT met'}"
 
+    if a.ours == "ours_tap":
+        # Issue 4: the switch's own tap ports against vde_switch + two vde_plug2tap.
+        lines = [
+            "### Targets\n",
+            f"Ratios of `{a.ours}` to `{a.baseline}` (medians of this run):\n",
+            "| target | source | this run |",
+            "|---|---|---|",
+            f"| with direct tap ports, throughput ≥ 2× vde_switch's (vde_plug2tap harness) | issue 4, DESIGN.md | {verdict(t, lambda x: x >= 2.0)} |",
+            f"| switch CPU per GB no higher than vde_switch's (it now also does the taps' I/O) | issue 4 | {verdict(c, lambda x: x <= 1.0)} |",
+            "",
+        ]
+        tap = ratios.get("vde_switch_tap")
+        if tap and tap[0] and t:
+            lines.append(
+                f"vde_switch's own tap ports (`-t`, `vde_switch_tap`) reach {fmt(tap[0])}× its "
+                f"vde_plug2tap throughput; ours with `--tap` is {fmt(ratio(t, tap[0]))}× that.\n"
+            )
+        return "\n".join(lines)
     lines = [
         "### Targets\n",
         f"Ratios of `{a.ours}` to `{a.baseline}` (medians of this run):\n",
@@ -494,6 +512,7 @@ output directory a run prints (`OUT_DIR`).
 | Switch throughput: vde_plug2tap harness (issue 3) | `ROUNDS=5 tests/bench/switch-iperf.sh` |
 | Switch profile: syscalls per frame and CPU hot spots (vde_plug2tap harness) | `SYSTEMS="vde_switch ours" MEASURES=profile ROUNDS=1 tests/bench/switch-iperf.sh` |
 | Harness check: vde_switch against itself (A/A) | `OURS_CMD=/usr/bin/vde_switch SECTION_TITLE="Harness check: vde_switch against itself (A/A)" tests/bench/switch-iperf.sh` |
+| Direct tap ports: --tap vs vde_switch + vde_plug2tap (issue 4) | `SYSTEMS="vde_switch ours_tap vde_switch_tap" SECTION_TITLE="Direct tap ports: --tap vs vde_switch + vde_plug2tap (issue 4)" ROUNDS=3 tests/bench/switch-iperf.sh` |
 
 `tests/bench/switch-iperf.sh` documents its knobs in its header (`ROUNDS`, `SECONDS_PER_RUN`,
 `SYSTEMS`, `MEASURES`, `F2F_BIN`, `OURS_CMD`, `BENCH_MD`, `WRITE_MD`, `OUT_DIR`) and the extra

@@ -21,6 +21,8 @@
 #   OURS_CMD="$F2F_BIN switch"           how to start ours (-s DIR -M SOCK are appended);
 #                                        OURS_CMD=/usr/bin/vde_switch validates the harness
 #   BENCH_MD=BENCHMARKS.md  WRITE_MD=1   where to write the section (WRITE_MD=0: don't)
+#   OURS_SYSTEM=ours      which system the report's targets are about: "ours", or "ours_tap"
+#                         (default when SYSTEMS has ours_tap and not ours: issue 4's tap ports)
 #   SECTION_TITLE=...     write under this heading instead of the measure's own (e.g. for an
 #                         A/A check of the harness: OURS_CMD=/usr/bin/vde_switch)
 #   OUT_DIR=mktemp        raw results (iperf3 JSON, logs, results.jsonl) are kept there
@@ -472,12 +474,18 @@ notes+=$'\n'"Each run: a fresh switch and two fresh namespaces ($ADDR_A/24, $ADD
 aa=()  # A/A check: "ours" is vde_switch itself
 read -r ours_exe _ <<<"$OURS_CMD"
 [ "$(readlink -f "$ours_exe")" != "$(readlink -f "$VDE_SWITCH")" ] || aa=(--aa)
+case " ${SYS[*]} " in
+*" ours "*) default_ours=ours ;;
+*" ours_tap "*) default_ours=ours_tap ;;
+*) default_ours=ours ;;
+esac
+OURS_SYSTEM=${OURS_SYSTEM:-$default_ours}
 for m in "${MEAS[@]}"; do
     md=()
     [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
     "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
         --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
-        --command "$cmd" --notes "$notes" "${aa[@]}" "${md[@]}"
+        --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" "${aa[@]}" "${md[@]}"
 done
 [ "$WRITE_MD" = 1 ] && log "wrote the section(s) in $BENCH_MD"
 log "raw results in $OUT_DIR"

@@ -140,6 +140,80 @@ impl TapHost {
     }
 }
 
+/// A tap name unique to this test process: `f2PPPPPtagN` (at most 15 bytes, the kernel's
+/// limit), so that concurrent test runs on one machine never collide.
+pub fn unique_tap_name(tag: &str) -> String {
+    static TAPS: AtomicU32 = AtomicU32::new(0);
+    let n = TAPS.fetch_add(1, Ordering::Relaxed);
+    let tag: String = tag.chars().take(4).collect();
+    format!("f2{:05}{tag}{n}", std::process::id() % 100_000)
+}
+
+/// Moves `host_tap` (created in the root namespace by a switch's `-t`/`--tap`) into `ns`, gives
+/// it `cidr` and brings it up; returns the address without the prefix length. Panics if the
+/// tap does not appear within 10 s.
+pub fn move_tap_into(ns: &Netns, host_tap: &str, cidr: &str) -> String {
+    let appeared = wait_until(Duration::from_secs(10), || {
+        Command::new(system_tool("ip"))
+            .args(["link", "show", host_tap])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    assert!(
+        appeared,
+        "tap {host_tap} did not appear in the root namespace"
+    );
+    run_ok(Command::new(system_tool("ip")).args(["link", "set", host_tap, "netns", ns.name()]));
+    run_ok(ns.ip().args(["addr", "add", cidr, "dev", host_tap]));
+    run_ok(ns.ip().args(["link", "set", host_tap, "up"]));
+    cidr.split('/').next().unwrap_or(cidr).to_string()
+}
+
+/// Runs `iperf3` for `seconds` from `client` to a one-off server in `server` at `addr`;
+/// returns the receiver's throughput in bit/s (panics with iperf3's output on failure).
+pub fn iperf3(server: &Netns, client: &Netns, addr: &str, seconds: u32, logdir: &Path) -> f64 {
+    let mut srv = Child::spawn(
+        &format!("iperf3-server-{}", server.name()),
+        {
+            let mut c = server.exec(system_tool("iperf3"));
+            c.args(["-s", "-1", "-B", addr, "-p", "5201"]);
+            c
+        },
+        logdir,
+        Spawn::default(),
+    );
+    let listening = wait_until(Duration::from_secs(10), || {
+        server
+            .exec(system_tool("ss"))
+            .args(["-Hltn", "sport = :5201"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("LISTEN"))
+            .unwrap_or(false)
+    });
+    assert!(listening, "iperf3 server did not listen: {}", srv.stderr());
+    let out = client
+        .exec(system_tool("iperf3"))
+        .args(["-c", addr, "-p", "5201", "-t", &seconds.to_string(), "-J"])
+        .output()
+        .expect("running iperf3 -c");
+    let _ = srv.wait_exit(Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "iperf3 client failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "sum_received": { ... "bits_per_second": N ... } in iperf3's JSON.
+    let received = text
+        .split("\"sum_received\"")
+        .nth(1)
+        .and_then(|r| r.split("\"bits_per_second\":").nth(1))
+        .and_then(|r| r.trim_start().split([',', '\n', '}']).next())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    received.unwrap_or_else(|| panic!("no sum_received in iperf3's output: {text}"))
+}
+
 /// Pings `addr` from namespace `ns` `count` times (0.2 s apart, 1 s reply timeout) and returns
 /// the packet loss in percent (100 when ping's summary cannot be read).
 pub fn ping(ns: &Netns, addr: &str, count: u32) -> f64 {

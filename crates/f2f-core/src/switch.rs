@@ -192,6 +192,12 @@ impl PortCounters {
     }
 }
 
+/// The `user` of an endpoint the switch attached itself (a tap, a stream
+/// connection without credentials): vde_switch's uid -1, shown as `NONE` by
+/// `port/print`. Such an endpoint gives its port no current user and is not
+/// subject to port access control.
+pub const NO_USER: u32 = u32::MAX;
+
 /// One client connection attached to a port (several may share a port).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -201,7 +207,7 @@ pub struct Endpoint {
     pub module: &'static str,
     /// The client's self-description.
     pub description: String,
-    /// Owner uid of the client.
+    /// Owner uid of the client, or [`NO_USER`].
     pub user: u32,
 }
 
@@ -477,10 +483,12 @@ impl<S: BuildHasher + Clone> Switch<S> {
         }
         let allowed_user = port.access_user.is_none_or(|u| u == user);
         let allowed_group = port.access_group.is_none_or(|g| req.groups.contains(&g));
-        if user != 0 && !(allowed_user && allowed_group) {
+        if user != 0 && user != NO_USER && !(allowed_user && allowed_group) {
             return Err(AttachError::AccessDenied { port: id, user });
         }
-        port.current_user = Some(user);
+        if user != NO_USER {
+            port.current_user = Some(user);
+        }
         port.endpoints.insert(0, req.endpoint);
         Ok(id)
     }
@@ -1152,6 +1160,28 @@ mod tests {
         assert!(sw.detach(2, 200));
         assert!(!sw.port(2).unwrap().is_active());
         assert_eq!(any(&mut sw, 13, 1000), Ok(2));
+    }
+
+    #[test]
+    fn switch_owned_endpoints_have_no_user() {
+        let mut sw: Switch<H> = Switch::new(SwitchConfig::default(), H::default());
+        sw.create_port(7).unwrap();
+        sw.port_mut(7).unwrap().access_user = Some(1000);
+        // A tap attached by the switch itself: no current user, no access check.
+        let tap = AttachRequest {
+            port: PortRequest::Number(7),
+            endpoint: Endpoint {
+                id: 6,
+                module: "tuntap",
+                description: "tap0".to_string(),
+                user: NO_USER,
+            },
+            groups: vec![],
+        };
+        assert_eq!(sw.attach(tap), Ok(7));
+        let port = sw.port(7).unwrap();
+        assert!(port.is_active());
+        assert_eq!(port.current_user, None, "port/print shows NONE");
     }
 
     #[test]

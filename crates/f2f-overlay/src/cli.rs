@@ -27,6 +27,9 @@ pub enum Command {
     /// The switch's management console: interactive with line editing and
     /// history, or one command for scripts (exit status 1 when it fails).
     Console(ConsoleArgs),
+    /// Connect stdin/stdout to a VDE switch as vde_plug's byte stream (also
+    /// what `vde_plug` runs when it is a symlink to us).
+    Plug(PlugArgs),
     /// Show a running switch: ports, counters, MAC table, VLANs.
     Status(StatusArgs),
     /// Write the frames passing a port (both directions) to a pcap file.
@@ -168,9 +171,14 @@ pub struct SwitchArgs {
     /// ~/.vde2/vde_switch.rc, else /etc/vde2/vde_switch.rc, if readable).
     #[arg(short = 'f', long = "rcfile", value_name = "FILE")]
     pub rcfile: Option<PathBuf>,
-    /// Attach a Linux tap interface as a port (not supported yet).
+    /// Attach a Linux tap interface as a port, creating it if missing
+    /// (repeatable).
     #[arg(short = 't', long = "tap", value_name = "TAP")]
     pub tap: Vec<String>,
+    /// Listen on this unix stream socket for qemu `-netdev stream` (4-byte
+    /// big-endian length framing); each connection is a port.
+    #[arg(long = "stream-listen", value_name = "PATH")]
+    pub stream_listen: Option<PathBuf>,
     /// Number of debug clients (accepted; debug output is not supported yet).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,
@@ -207,6 +215,105 @@ pub struct VdeSwitchCli {
     /// The switch options.
     #[command(flatten)]
     pub args: SwitchArgs,
+}
+
+/// `f2f-overlay plug`: one switch, stdin/stdout as the 2-byte length stream.
+#[derive(Debug, Clone, Args)]
+pub struct PlugArgs {
+    /// Port to attach to (0 = port 0, the management port; default any free
+    /// one). A `[N]` or `[port=N]` suffix on the URL does the same.
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub port: Option<u32>,
+    /// The switch and the connection's settings.
+    #[command(flatten)]
+    pub plug: PlugOptions,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options `f2f-overlay plug` and `vde_plug` share.
+#[derive(Debug, Clone, Args)]
+pub struct PlugOptions {
+    /// Description shown by the switch's `port/print` (default "vdeplug:";
+    /// " user=NAME pid=PID" is appended as libvdeplug does).
+    #[arg(short = 'D', long = "descr", value_name = "DESCR")]
+    pub descr: Option<String>,
+    /// Mode of our data socket, octal (default 0700).
+    #[arg(short = 'm', long = "mod", visible_alias = "mode", value_name = "MODE", value_parser = parse_octal)]
+    pub mode: Option<u32>,
+    /// Group of our data socket.
+    #[arg(short = 'g', long = "group", value_name = "GROUP")]
+    pub group: Option<String>,
+    /// The switch: `DIR`, `vde://DIR`, optionally with `[N]` or
+    /// `[port=N/mode=M/group=G]` after it; none for the default switch
+    /// (/var/run/vde.ctl, else /tmp/vde.ctl).
+    #[arg(
+        value_name = "URL",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub url: Vec<String>,
+}
+
+/// vde_plug's command line, for the `vde_plug` name: there `-p` is the pid
+/// file and the port is `--port` (vdeplug 4.0.1's `vde_plug --help`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "vde_plug",
+    version,
+    about = "A VDE plug: stdin/stdout as a byte stream of frames (f2f-overlay).",
+    disable_version_flag = true
+)]
+pub struct VdePlugCli {
+    /// Write our pid to this file (removed at exit).
+    #[arg(short = 'p', long = "pidfile", value_name = "PIDFILE")]
+    pub pidfile: Option<PathBuf>,
+    /// The switch port (obsolete in vde_plug: use the `[port]` URL suffix).
+    #[arg(long = "port", value_name = "PORT")]
+    pub port: Option<u32>,
+    /// Daemonize (not supported: a stream plug needs its stdin and stdout).
+    #[arg(short = 'd', long = "daemon")]
+    pub daemon: bool,
+    /// Log start and stop to syslog (not supported yet).
+    #[arg(short = 'l', long = "log")]
+    pub log: bool,
+    /// Log start, stop and IP addresses to syslog (not supported yet).
+    #[arg(short = 'L', long = "iplog")]
+    pub iplog: bool,
+    /// The second plug's group (two-plug mode is not supported yet).
+    #[arg(short = 'G', long = "group2", value_name = "GROUP")]
+    pub group2: Option<String>,
+    /// The second plug's mode (two-plug mode is not supported yet).
+    #[arg(short = 'M', long = "mod2", value_name = "MODE")]
+    pub mode2: Option<String>,
+    /// The second plug's port (two-plug mode is not supported yet).
+    #[arg(long = "port2", value_name = "PORT")]
+    pub port2: Option<u32>,
+    /// The switch and the connection's settings.
+    #[command(flatten)]
+    pub plug: PlugOptions,
+}
+
+impl VdePlugCli {
+    /// Refuse vde_plug options whose feature has not landed, naming them.
+    pub fn refuse_unsupported(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if self.daemon {
+            bad.push("-d/--daemon");
+        }
+        if self.log || self.iplog {
+            bad.push("-l/--log, -L/--iplog");
+        }
+        if self.group2.is_some() || self.mode2.is_some() || self.port2.is_some() {
+            bad.push("-G, -M, --port2 (two-plug mode)");
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not supported yet: {}", bad.join(", ")))
+        }
+    }
 }
 
 /// Parse an octal mode such as `0660` or `660`.
@@ -250,9 +357,6 @@ impl SwitchArgs {
         }
         if self.priority.is_some() {
             bad.push("--priority (spanning tree)");
-        }
-        if !self.tap.is_empty() {
-            bad.push("-t/--tap");
         }
         if bad.is_empty() {
             Ok(())

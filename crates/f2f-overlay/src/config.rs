@@ -29,10 +29,7 @@ pub fn apply(args: &mut SwitchArgs) -> Result<()> {
 
 /// Fill every setting the flags left unset from `file`.
 pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
-    let mut later = file.later_keys();
-    if file.stream_listen.is_some() {
-        later.push("stream-listen");
-    }
+    let later = file.later_keys();
     if !later.is_empty() {
         bail!("not supported yet: {}", later.join(", "));
     }
@@ -56,6 +53,7 @@ pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
     if a.tap.is_empty() {
         a.tap = file.tap;
     }
+    fill(&mut a.stream_listen, path(file.stream_listen));
     fill(
         &mut a.debugclients,
         file.debugclients.map(|n| n.to_string()),
@@ -136,6 +134,18 @@ mod tests {
         );
         assert!(a.hub);
         assert_eq!(a.tap, ["b"], "flags replace the file's list");
+    }
+
+    #[test]
+    fn stream_listen_from_the_file_is_relative_to_it() {
+        let file = SwitchFile::parse("stream-listen = \"qemu.sock\"\n").unwrap();
+        let mut a = args(&[]);
+        merge(file, Path::new("/etc/f2f"), &mut a).unwrap();
+        assert_eq!(a.stream_listen, Some(PathBuf::from("/etc/f2f/qemu.sock")));
+        let file = SwitchFile::parse("stream-listen = \"/run/q.sock\"\n").unwrap();
+        let mut a = args(&["--stream-listen", "/tmp/flag.sock"]);
+        merge(file, Path::new("/etc/f2f"), &mut a).unwrap();
+        assert_eq!(a.stream_listen, Some(PathBuf::from("/tmp/flag.sock")));
     }
 
     #[test]

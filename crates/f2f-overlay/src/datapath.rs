@@ -15,13 +15,14 @@
 //! capture runs; only then are the frames of captured ports copied, in
 //! decision order, to the capture queues (see [`crate::capture`]).
 
-use std::collections::hash_map::RandomState;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use f2f_core::switch::{append_rewritten, Egress, PortId, Rewrite, Switch};
 use f2f_core::time::Instant;
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
@@ -30,8 +31,17 @@ use crate::clock::Clock;
 use crate::sys::mmsg::{self, BATCH};
 use f2f_core::capture::Direction;
 
-/// The switch as the shell holds it.
-pub type CoreSwitch = Switch<RandomState>;
+/// The switch as the shell holds it, with its MAC table's hasher.
+pub type CoreSwitch = Switch<SeedableRandomState>;
+
+/// The MAC table's hasher: foldhash, several times cheaper per frame than
+/// std's SipHash, keyed with seeds from the OS random source (not foldhash's
+/// own address-based default) so that nobody can aim source MACs at one
+/// bucket.
+pub fn mac_table_hasher() -> SeedableRandomState {
+    let shared: &'static SharedSeed = Box::leak(Box::new(SharedSeed::from_u64(rand::random())));
+    SeedableRandomState::with_seed(rand::random(), shared)
+}
 
 /// Where the frames for one endpoint go. Implementations never block: a full
 /// destination answers `WouldBlock` and the copy is dropped and counted.
@@ -162,7 +172,6 @@ impl Datapath {
     }
 
     /// Forward one frame received on `ingress`.
-    #[allow(dead_code)] // for the stream and tap ports, which land next
     pub fn forward(&self, ingress: PortId, frame: &[u8], scratch: &mut Scratch) {
         self.forward_batch(ingress, &[frame], scratch);
     }

@@ -1,6 +1,7 @@
 //! The `f2f-overlay` binary: a drop-in vde_switch and friend-to-friend
 //! Ethernet overlay. Invoked as `vde_switch` (through a symlink) it behaves as
-//! `f2f-overlay switch`.
+//! `f2f-overlay switch`; as `vde_plug`, as `f2f-overlay plug` with vde_plug's
+//! options.
 
 mod capture;
 mod cli;
@@ -11,17 +12,20 @@ mod console;
 mod datapath;
 mod logging;
 mod mgmt;
+mod plug;
 mod ports;
 mod switchd;
 mod sys;
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, SwitchArgs, VdeSwitchCli};
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, PlugOptions, SwitchArgs, VdePlugCli, VdeSwitchCli};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -37,6 +41,11 @@ fn main() -> ExitCode {
     };
     let result = if invoked_as == "vde_switch" {
         run_switch(VdeSwitchCli::parse_from(args).args, bare)
+    } else if invoked_as == "vde_plug" {
+        let cli = VdePlugCli::parse_from(args);
+        cli.refuse_unsupported()
+            .map_err(anyhow::Error::msg)
+            .and_then(|()| run_plug(cli.plug, cli.port, cli.pidfile, None))
     } else {
         match Cli::parse_from(args).command {
             Some(Command::Switch(a)) => run_switch(*a, bare),
@@ -50,6 +59,7 @@ fn main() -> ExitCode {
                     }
                 };
             }
+            Some(Command::Plug(a)) => run_plug(a.plug, a.port, None, a.common.log_level),
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
@@ -94,4 +104,49 @@ fn run_switch(mut args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
             logging::init(level.as_deref(), true);
         }
     })
+}
+
+/// `f2f-overlay plug` / `vde_plug`: attach, then copy until either side ends.
+fn run_plug(
+    opts: PlugOptions,
+    port: Option<u32>,
+    pidfile: Option<PathBuf>,
+    level: Option<String>,
+) -> anyhow::Result<()> {
+    // vde_plug is silent unless something goes wrong.
+    logging::init(Some(level.as_deref().unwrap_or("warn")), false);
+    let url = match opts.url.as_slice() {
+        [] => "",
+        [one] => one.as_str(),
+        _ => anyhow::bail!(
+            "not supported yet: a second URL or '= command' (two-plug mode); run it with dpipe instead"
+        ),
+    };
+    let mut target = plug::parse_url(url, &switchd::default_ctl_dir())?;
+    if port.is_some() {
+        target.port = port;
+    }
+    if let Some(mode) = opts.mode {
+        target.mode = mode;
+    }
+    if opts.group.is_some() {
+        target.group = opts.group.clone();
+    }
+    let descr = plug::description(
+        opts.descr.as_deref().unwrap_or(plug::DEFAULT_DESCRIPTION),
+        &sys::user_name(nix::unistd::Uid::effective().as_raw()),
+        std::process::id(),
+        std::env::var("SSH_CLIENT").ok().as_deref(),
+    );
+    let conn = plug::connect(&target, &descr)?;
+    tracing::debug!(switch = %conn.switch_path.display(), "attached");
+    if let Some(path) = &pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+    }
+    let result = plug::run(conn);
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(result?)
 }

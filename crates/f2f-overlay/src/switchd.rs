@@ -2,7 +2,6 @@
 //! vde_switch does (spec/vde-protocol.md §1), optionally daemonize, then run
 //! the ports, the console and the timers until shutdown, and clean up.
 
-use std::collections::hash_map::RandomState;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
@@ -23,8 +22,10 @@ use tracing::{info, warn};
 
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
-use crate::datapath::Datapath;
+use crate::datapath::{mac_table_hasher, Datapath};
 use crate::mgmt::{read_script, Console, ScriptMode};
+use crate::ports::stream::StreamServer;
+use crate::ports::tap::OpenTap;
 use crate::ports::vde::{SocketPolicy, VdeServer};
 use crate::sys;
 use crate::sys::daemon::{fork_daemon, Forked};
@@ -64,6 +65,8 @@ pub struct Prepared {
     dir: PathBuf,
     ctl: (StdUnixListener, BoundSocket),
     mgmt: (StdUnixListener, BoundSocket),
+    stream: Option<(StdUnixListener, BoundSocket)>,
+    taps: Vec<OpenTap>,
     ctl_mode: u32,
     mgmt_mode: u32,
     group: Option<u32>,
@@ -108,6 +111,14 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
 
+    // Taps are opened first, before any socket exists and before
+    // daemonizing, so that a bad name or a missing /dev/net/tun stops the
+    // start with the reason and leaves nothing behind.
+    let taps = args
+        .tap
+        .iter()
+        .map(|name| OpenTap::open(name).with_context(|| format!("-t/--tap {name}")))
+        .collect::<Result<Vec<_>>>()?;
     if !dir.is_dir() {
         std::fs::create_dir(&dir)
             .with_context(|| format!("cannot create control directory {}", dir.display()))?;
@@ -121,6 +132,13 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     let mgmt_path = absolute(args.mgmt.clone().unwrap_or_else(|| dir.join("mgmt")))?;
     let mgmt_mode = args.mgmt_mode.unwrap_or(DEFAULT_MGMT_MODE);
     let mgmt = bind_listener(&mgmt_path, mgmt_mode, mgmt_group)?;
+    let stream = args
+        .stream_listen
+        .clone()
+        .map(absolute)
+        .transpose()?
+        .map(|path| bind_listener(&path, ctl_mode, group))
+        .transpose()?;
 
     let numports = args.numports.unwrap_or(DEFAULT_NUMPORTS);
     if numports == 0 || numports > usize::from(u16::MAX) {
@@ -147,6 +165,8 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         dir,
         ctl,
         mgmt,
+        stream,
+        taps,
         ctl_mode,
         mgmt_mode,
         group,
@@ -185,7 +205,7 @@ fn rc_script(rcfile: Option<&Path>) -> Result<Option<(String, String)>> {
 /// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
 /// the starting process returns only once the daemon's sockets exist and its
 /// pid file is written.
-pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
+pub fn run(mut prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
     let ready = if prepared.daemon {
         if let Some(path) = prepared.pidfile.as_ref().filter(|p| p.exists()) {
             bail!(
@@ -214,9 +234,13 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let result = runtime.block_on(serve(&prepared));
+    let taps = std::mem::take(&mut prepared.taps);
+    let result = runtime.block_on(serve(&prepared, taps));
     prepared.ctl.1.remove();
     prepared.mgmt.1.remove();
+    if let Some((_, bound)) = &prepared.stream {
+        bound.remove();
+    }
     let _ = std::fs::remove_dir(&prepared.dir);
     if let Some(path) = &prepared.pidfile {
         let _ = std::fs::remove_file(path);
@@ -225,10 +249,10 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
     result
 }
 
-async fn serve(p: &Prepared) -> Result<()> {
+async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
     let clock = Clock::start();
     let datapath = Arc::new(Datapath::new(
-        Switch::new(p.config.clone(), RandomState::new()),
+        Switch::new(p.config.clone(), mac_table_hasher()),
         clock,
     ));
     let shutdown = Arc::new(Notify::new());
@@ -255,6 +279,16 @@ async fn serve(p: &Prepared) -> Result<()> {
         info!(script = %path, "ran the rc script");
     }
     tokio::spawn(Arc::clone(&vde).serve(tokio_listener(&p.ctl.0)?));
+    for tap in taps {
+        let name = tap.name().to_string();
+        tap.attach(&datapath)
+            .with_context(|| format!("-t/--tap {name}"))?;
+    }
+    if let Some((listener, bound)) = &p.stream {
+        let server = StreamServer::new(Arc::clone(&datapath), bound.path.clone());
+        tokio::spawn(server.serve(tokio_listener(listener)?));
+        info!(path = %bound.path.display(), "listening for qemu -netdev stream");
+    }
     tokio::spawn(Arc::clone(&console).serve(tokio_listener(&p.mgmt.0)?));
     if !p.daemon && std::io::stdin().is_terminal() {
         tokio::spawn(Arc::clone(&console).stdin_console());

@@ -2,4 +2,6 @@
 //! frames for [`crate::datapath::Datapath::forward`] and registers a sink for
 //! the frames the switch sends back.
 
+pub mod stream;
+pub mod tap;
 pub mod vde;

@@ -1,9 +1,11 @@
 //! Operating-system glue: users, groups, file modes (safe wrappers from std
 //! and nix) and, in submodules, the few system calls that need `unsafe`: the
-//! only place in the shell allowed to use it.
+//! only place in the shell allowed to use it (`mmsg`: batched datagram I/O;
+//! `tap`: opening a tap with `ioctl(TUNSETIFF)`).
 
 pub mod daemon;
 pub mod mmsg;
+pub mod tap;
 
 use std::ffi::CString;
 use std::io;
@@ -92,4 +94,10 @@ pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
 /// Change a file's owner and/or group (None leaves it).
 pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     std::os::unix::fs::chown(path, uid, gid)
+}
+
+/// The command name of process `pid` (`/proc/PID/comm`), if it can be read.
+pub fn process_name(pid: i32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim_end().to_string())
 }
