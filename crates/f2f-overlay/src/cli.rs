@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a switch (also what `vde_switch` runs when it is a symlink to us).
     Switch(Box<SwitchArgs>),
+    /// The switch's management console: interactive with line editing and
+    /// history, or one command for scripts (exit status 1 when it fails).
+    Console(ConsoleArgs),
     /// Connect stdin/stdout to a VDE switch as vde_plug's byte stream (also
     /// what `vde_plug` runs when it is a symlink to us).
     Plug(PlugArgs),
@@ -51,6 +54,25 @@ pub struct SwitchAddr {
     /// The switch's management socket (its -M).
     #[arg(short = 'M', long = "mgmt", value_name = "PATH")]
     pub mgmt: Option<PathBuf>,
+}
+
+/// `f2f-overlay console [-s DIR | -M PATH] [CMD...]`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// One command to run (its words joined by spaces), e.g. `port/print 3`;
+    /// without it, an interactive console.
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `f2f-overlay status`.
@@ -148,7 +170,8 @@ pub struct SwitchArgs {
     /// Hash table size: a sizing hint only, as in vde_switch.
     #[arg(long = "hashsize", value_name = "N", value_parser = parse_c_usize)]
     pub hashsize: Option<usize>,
-    /// Commands to run at start (not supported yet).
+    /// Console commands to run at start, one per line (default:
+    /// ~/.vde2/vde_switch.rc, else /etc/vde2/vde_switch.rc, if readable).
     #[arg(short = 'f', long = "rcfile", value_name = "FILE")]
     pub rcfile: Option<PathBuf>,
     /// Attach a Linux tap interface as a port, creating it if missing
@@ -395,9 +418,6 @@ impl SwitchArgs {
         if self.priority.is_some() {
             bad.push("--priority (spanning tree)");
         }
-        if self.rcfile.is_some() {
-            bad.push("-f/--rcfile");
-        }
         if bad.is_empty() {
             Ok(())
         } else {
@@ -455,6 +475,33 @@ mod tests {
         assert!(Cli::try_parse_from(["f2f-overlay", "status", "-s", "/d", "-M", "/m"]).is_err());
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+        let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
+        assert!(rc.args.refuse_unsupported().is_ok());
+    }
+
+    #[test]
+    fn console_arguments() {
+        let c = Cli::try_parse_from(["f2f-overlay", "console", "-s", "/tmp/sw", "port/print", "3"])
+            .unwrap();
+        let Some(Command::Console(a)) = c.command else {
+            panic!("not the console subcommand");
+        };
+        assert_eq!(a.at.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!(a.command, ["port/print", "3"]);
+        let c = Cli::try_parse_from([
+            "f2f-overlay",
+            "console",
+            "-M",
+            "/tmp/m",
+            "hash/setexpire",
+            "-1",
+        ])
+        .unwrap();
+        let Some(Command::Console(a)) = c.command else {
+            panic!("not the console subcommand");
+        };
+        assert_eq!(a.command, ["hash/setexpire", "-1"]);
+        assert!(Cli::try_parse_from(["f2f-overlay", "console", "-s", "a", "-M", "b"]).is_err());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use f2f_core::fdb::FdbConfig;
 use f2f_core::mac::MacAddr;
-use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS};
+use f2f_core::switch::{
+    round_hash_size, Switch, SwitchConfig, DEFAULT_HASH_SIZE, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS,
+};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -21,7 +23,7 @@ use tracing::{info, warn};
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
-use crate::mgmt::Console;
+use crate::mgmt::{read_script, Console, ScriptMode};
 use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::stream::StreamServer;
 use crate::ports::tap::OpenTap;
@@ -39,6 +41,9 @@ const DEFAULT_CTL_MODE: u32 = 0o600;
 const DEFAULT_DIR_MODE: u32 = 0o2700;
 /// Default mode of the management socket.
 const DEFAULT_MGMT_MODE: u32 = 0o600;
+/// vde_switch's system-wide rc file, run when `-f` is not given and the
+/// user has no `~/.vde2/vde_switch.rc`.
+const SYSTEM_RC_FILE: &str = "/etc/vde2/vde_switch.rc";
 
 /// A socket we bound, remembered so that we only ever remove our own.
 #[derive(Debug)]
@@ -69,6 +74,9 @@ pub struct Prepared {
     config: SwitchConfig,
     pidfile: Option<PathBuf>,
     daemon: bool,
+    /// The rc script to run at start: its path and its text.
+    rc: Option<(String, String)>,
+    /// The DHCP server's settings and restored leases, if `--dhcp` was given.
     dhcp: Option<DhcpSetup>,
 }
 
@@ -141,6 +149,10 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     if numports == 0 || numports > usize::from(u16::MAX) {
         bail!("-n/--numports {numports}: must be between 1 and 65535");
     }
+    let hash_size = round_hash_size(args.hashsize.unwrap_or(DEFAULT_HASH_SIZE));
+    if hash_size == 0 {
+        bail!("--hashsize 0: the hash size must be at least 1");
+    }
     let config = SwitchConfig {
         numports,
         hub: args.hub,
@@ -150,8 +162,10 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
             ..FdbConfig::default()
         },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
+        hash_size,
     };
     let pidfile = args.pidfile.clone().map(absolute).transpose()?;
+    let rc = rc_script(args.rcfile.as_deref())?;
     Ok(Prepared {
         dir,
         ctl,
@@ -165,7 +179,33 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         pidfile,
         daemon: args.daemon,
         dhcp,
+        rc,
     })
+}
+
+/// The script to run at start, read now so that a bad `-f` fails before the
+/// switch daemonizes: `-f FILE` must be readable; without it vde_switch's
+/// defaults are used when readable (`~/.vde2/vde_switch.rc`, else
+/// `/etc/vde2/vde_switch.rc`).
+fn rc_script(rcfile: Option<&Path>) -> Result<Option<(String, String)>> {
+    if let Some(path) = rcfile {
+        let path = absolute(path.to_path_buf())?;
+        let text = read_script(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "-f/--rcfile {}: cannot read it: {}",
+                path.display(),
+                f2f_core::console::strerror(e)
+            )
+        })?;
+        return Ok(Some((path.display().to_string(), text)));
+    }
+    let user_rc = sys::home_dir().map(|h| h.join(".vde2/vde_switch.rc"));
+    for path in user_rc.into_iter().chain([PathBuf::from(SYSTEM_RC_FILE)]) {
+        if let Ok(text) = read_script(&path) {
+            return Ok(Some((path.display().to_string(), text)));
+        }
+    }
+    Ok(None)
 }
 
 /// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
@@ -236,6 +276,20 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
             group: p.group,
         },
     );
+    let console = Console::new(
+        Arc::clone(&datapath),
+        Arc::clone(&vde),
+        Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
+        (p.dir.clone(), p.ctl_mode),
+        Arc::clone(&shutdown),
+        dhcp.clone(),
+    );
+    // The rc script runs before any client can attach, as in vde_switch.
+    if let Some((path, text)) = &p.rc {
+        let mut ignored = String::new();
+        console.run_script(path, text, 1, ScriptMode::Startup, &mut ignored);
+        info!(script = %path, "ran the rc script");
+    }
     tokio::spawn(Arc::clone(&vde).serve(tokio_listener(&p.ctl.0)?));
     for tap in taps {
         let name = tap.name().to_string();
@@ -247,14 +301,6 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         tokio::spawn(server.serve(tokio_listener(listener)?));
         info!(path = %bound.path.display(), "listening for qemu -netdev stream");
     }
-    let console = Console::new(
-        Arc::clone(&datapath),
-        Arc::clone(&vde),
-        Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
-        (p.dir.clone(), p.ctl_mode),
-        Arc::clone(&shutdown),
-        dhcp.clone(),
-    );
     tokio::spawn(Arc::clone(&console).serve(tokio_listener(&p.mgmt.0)?));
     if !p.daemon && std::io::stdin().is_terminal() {
         tokio::spawn(Arc::clone(&console).stdin_console());
