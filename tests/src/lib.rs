@@ -14,6 +14,7 @@
 //!   symlink, the real `vde_switch`) on a fresh control directory.
 //! - [`mgmt`]: a client for the management console, its reply parsers, and a `unixterm` runner.
 //! - [`vde`]: a raw VDE data-socket client (handshake by hand, arbitrary bytes, frames).
+//! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
@@ -21,6 +22,7 @@
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
 //! Everything a test starts is torn down by guards, in reverse order of creation.
 
+pub mod dhcp;
 pub mod mgmt;
 pub mod netns;
 pub mod peers;

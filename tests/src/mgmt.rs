@@ -241,6 +241,21 @@ pub fn unixterm_session(mgmt: &Path, cmds: &[&str], logdir: &Path) -> (String, b
     (term.stdout(), exited)
 }
 
+/// Splits what a console client (e.g. `unixterm`) printed into the greeting and one [`Reply`]
+/// per command, by the prompt that ends each; a final `9999 END OF SESSION` is a reply too.
+pub fn split_transcript(out: &str) -> (String, Vec<Reply>) {
+    let mut chunks = out.split(PROMPT);
+    let greeting = chunks.next().unwrap_or("").to_string();
+    let mut replies: Vec<Reply> = Vec::new();
+    for chunk in chunks {
+        if chunk.is_empty() {
+            continue;
+        }
+        replies.push(parse_reply(&format!("{chunk}{PROMPT}")));
+    }
+    (greeting, replies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +267,16 @@ mod tests {
         assert!(r.has_data_block);
         assert_eq!(r.data, vec!["Numports=32", "HUB=false"]);
         assert_eq!((r.code, r.status.as_str()), (1000, "1000 Success"));
+    }
+
+    #[test]
+    fn splits_a_unixterm_transcript() {
+        let t = format!("{BANNER}{PROMPT}1038 Function not implemented\n{PROMPT}0000 DATA END WITH '.'\nx\n.\n1000 Success\n{PROMPT}9999 END OF SESSION");
+        let (greeting, replies) = split_transcript(&t);
+        assert_eq!(greeting, BANNER);
+        let codes: Vec<u16> = replies.iter().map(|r| r.code).collect();
+        assert_eq!(codes, [1038, 1000, 9999]);
+        assert_eq!(replies[1].data, ["x"]);
     }
 
     #[test]

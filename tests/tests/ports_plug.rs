@@ -158,6 +158,9 @@ fn start_plug(tmp: &TempDir, name: &str, kind: PlugKind, extra: &[&str], dir: &P
 }
 
 /// Waits until `port/print` lists an endpoint containing `needle`; returns its port.
+/// Waits until the switch lists an endpoint whose description contains `needle` and the client
+/// has finished its handshake: a VDE client binds a `.PID-SEQ` socket in the switch directory
+/// and unlinks it once connected, and a switch lists the endpoint before that.
 fn wait_endpoint(sw: &Switch, needle: &str) -> Option<u32> {
     let mut found = None;
     wait_until(SETTLE, || {
@@ -165,9 +168,18 @@ fn wait_endpoint(sw: &Switch, needle: &str) -> Option<u32> {
             .into_iter()
             .find(|p| p.endpoints.iter().any(|e| e.contains(needle)))
             .map(|p| p.port);
-        found.is_some()
+        found.is_some() && !handshake_in_progress(&sw.dir)
     });
     found
+}
+
+/// True while a client's temporary `.PID-SEQ` socket is still in the switch directory.
+fn handshake_in_progress(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+    })
 }
 
 /// A frame written to the plug's stdin (2-byte length) reaches a raw client on the switch; a

@@ -13,7 +13,7 @@
 //! misspelt key never silently does nothing. Modes are octal strings
 //! (`mode = "0660"`): TOML has no leading-zero integers, and a decimal 660
 //! would be a different mode. Keys of features that have not landed yet
-//! (links, DHCP) are accepted here and refused by the shell as "not supported
+//! (links) are accepted here and refused by the shell as "not supported
 //! yet", as their flags are; see [`SwitchFile::later_keys`].
 //!
 //! This module parses and validates text; reading the file, resolving paths
@@ -162,7 +162,7 @@ pub struct SwitchFile {
     /// `--dhcp-router`.
     #[serde(alias = "dhcp_router", skip_serializing_if = "Option::is_none")]
     pub dhcp_router: Option<String>,
-    /// `--dhcp-dns`.
+    /// `--dhcp-dns`: one address, or several separated by commas.
     #[serde(alias = "dhcp_dns", skip_serializing_if = "Option::is_none")]
     pub dhcp_dns: Option<String>,
     /// `--dhcp-server-ip`.
@@ -264,7 +264,6 @@ impl SwitchFile {
             ("rcfile", &self.rcfile),
             ("stream-listen", &self.stream_listen),
             ("key", &self.key),
-            ("dhcp-lease-file", &self.dhcp_lease_file),
             ("state-dir", &self.state_dir),
         ]
         .into_iter()
@@ -272,20 +271,12 @@ impl SwitchFile {
         .collect()
     }
 
-    /// Keys that are set and belong to features not built yet (links, DHCP).
+    /// Keys that are set and belong to features not built yet (links).
     pub fn later_keys(&self) -> Vec<&'static str> {
         let set = [
             ("listen", self.listen.is_some()),
             ("connect", !self.connect.is_empty()),
             ("key", self.key.is_some()),
-            ("dhcp", self.dhcp.is_some()),
-            ("dhcp-range", self.dhcp_range.is_some()),
-            ("dhcp-lease-time", self.dhcp_lease_time.is_some()),
-            ("dhcp-router", self.dhcp_router.is_some()),
-            ("dhcp-dns", self.dhcp_dns.is_some()),
-            ("dhcp-server-ip", self.dhcp_server_ip.is_some()),
-            ("dhcp-reserve", !self.dhcp_reserve.is_empty()),
-            ("dhcp-lease-file", self.dhcp_lease_file.is_some()),
         ];
         set.into_iter()
             .filter(|(_, on)| *on)
@@ -357,7 +348,7 @@ mod tests {
         let text = f.to_toml();
         assert!(text.contains("mode = \"0640\""), "{text}");
         assert_eq!(SwitchFile::parse(&text).unwrap(), f);
-        assert_eq!(f.later_keys(), ["connect", "dhcp"]);
+        assert_eq!(f.later_keys(), ["connect"]);
         assert_eq!(f.paths(), [("mgmt", "m")]);
     }
 

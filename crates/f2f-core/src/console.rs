@@ -12,16 +12,39 @@
 //!   then a status line `1000 Success` or `1EEE <strerror>`; then the prompt.
 //!
 //! This module does no I/O. Facts only the shell knows (pid, uptime, socket
-//! paths, user names) come through [`ConsoleHost`]; what the shell must do
-//! (close the session, stop the switch) comes back as an [`Action`].
+//! paths, user names, the time) come through [`ConsoleHost`]; what the shell
+//! must do (close the session, stop the switch, read a script for `load`)
+//! comes back as an [`Action`].
+//!
+//! The command set is vde_switch's, in its order (`help` lists exactly what
+//! vde_switch lists), plus our extensions, marked "ours" in the README:
+//! `port/stats`. Where we deliberately answer differently, the submodule
+//! doing it says so: numbers that do not parse are `EINVAL` (vde_switch's
+//! `atoi` reads them as 0), `hash/find` prints the right port (vde_switch
+//! prints port+1), `fstp/print` shows the real role of tagged ports,
+//! `debug/add` says debug output is not supported, VLAN 0 cannot be removed,
+//! and endpoint descriptions are printed with control characters escaped.
+//!
+//! Submodules hold the commands of each menu: [`vlan`] (`vlan/*`,
+//! `port/setvlan`), [`hash`], [`fstp`], [`debug`] (`debug/*`, `plugin/*`),
+//! [`access`] (`port/setuser`, `port/setgroup`).
+
+mod access;
+#[cfg(test)]
+mod command_tests;
+mod debug;
+mod fstp;
+mod hash;
+mod table;
+mod vlan;
 
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
 
 use crate::switch::{DropReason, Port, PortId, Switch};
 use crate::time::Instant;
-
-mod fstp;
+use table::Cmd;
+pub use table::{COMMANDS, EXTENSIONS};
 
 /// The banner a management client sees on connect.
 pub const BANNER: &str =
@@ -47,10 +70,25 @@ pub trait ConsoleHost {
     fn user_name(&self, uid: u32) -> String;
     /// A group name for `gid` (the number when unknown).
     fn group_name(&self, gid: u32) -> String;
+    /// The uid of user `name`, if there is such a user (`port/setuser`).
+    fn user_by_name(&self, name: &str) -> Option<u32> {
+        let _ = name;
+        None
+    }
+    /// The gid of group `name`, if there is such a group (`port/setgroup`).
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        let _ = name;
+        None
+    }
     /// The switch's notion of now (ages in `hash/print`); by default the
     /// uptime, whole seconds.
     fn now(&self) -> Instant {
         Instant::from_secs(self.uptime_secs())
+    }
+    /// `dhcp/print`'s text ([`crate::dhcp::DhcpServer::render_print`]), or
+    /// `None` when the switch runs no DHCP server.
+    fn dhcp_print(&self) -> Option<String> {
+        None
     }
 }
 
@@ -86,6 +124,44 @@ pub enum Action {
         /// Stop after this many frames.
         count: Option<u64>,
     },
+    /// `load PATH`: read the script and run each line (see [`script_echo`]);
+    /// the shell sets the reply's status: success, or the errno of the read.
+    Load {
+        /// The script's path as typed.
+        path: String,
+    },
+}
+
+/// How deep `load` may nest before the shell refuses with `ELOOP`
+/// (vde_switch recurses until it runs out of file descriptors).
+pub const MAX_LOAD_DEPTH: usize = 8;
+
+/// What `load` prints before the reply to each line of a script:
+/// `vde[PATH]: LINE` (vde_switch's `runscript`), control characters escaped.
+pub fn script_echo(path: &str, line: &str) -> String {
+    format!("vde[{}]: {}\n", escape_control(path), escape_control(line))
+}
+
+/// `text` with every control character written as an escape (`\n`, `\r`,
+/// `\t`, else `\xNN`), so that what a client or a file says can never forge
+/// a console line.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Outcome of a command: vde_switch's status codes.
@@ -115,6 +191,8 @@ pub mod errno {
     pub const ENOSPC: u16 = 28;
     /// Function not implemented.
     pub const ENOSYS: u16 = 38;
+    /// Too many levels of symbolic links (`load` nested too deep).
+    pub const ELOOP: u16 = 40;
     /// Operation not supported.
     pub const EOPNOTSUPP: u16 = 95;
     /// Address already in use.
@@ -133,6 +211,14 @@ pub fn strerror(code: u16) -> &'static str {
         errno::EINVAL => "Invalid argument",
         errno::ENOSPC => "No space left on device",
         errno::ENOSYS => "Function not implemented",
+        errno::ELOOP => "Too many levels of symbolic links",
+        5 => "Input/output error",
+        9 => "Bad file descriptor",
+        12 => "Cannot allocate memory",
+        20 => "Not a directory",
+        21 => "Is a directory",
+        27 => "File too large",
+        36 => "File name too long",
         errno::EOPNOTSUPP => "Operation not supported",
         errno::EADDRINUSE => "Address already in use",
         _ => "Unknown error",
@@ -159,6 +245,10 @@ impl Reply {
         }
     }
 
+    fn done(result: Result<(), u16>) -> Reply {
+        Reply::status(result.map_or_else(Status::Errno, |()| Status::Success))
+    }
+
     fn data(data: String, status: Status) -> Reply {
         Reply {
             data: Some(data),
@@ -170,20 +260,25 @@ impl Reply {
     /// The bytes vde_switch would send for this reply, prompt included
     /// (`logout`/`shutdown` end the session with no prompt).
     pub fn render(&self) -> String {
+        let mut out = self.render_body();
+        match self.action {
+            Action::Logout | Action::Shutdown => out.push_str(END_OF_SESSION),
+            // The capture stream follows the status line; no prompt.
+            Action::Capture { .. } if self.status == Some(Status::Success) => {}
+            _ => out.push_str(PROMPT),
+        }
+        out
+    }
+
+    /// The data block and the status line, without the prompt: what a line
+    /// of a `load` script prints. `logout` and `shutdown` print nothing there
+    /// (vde_switch ignores them in scripts).
+    pub fn render_body(&self) -> String {
         let mut out = String::new();
         if let Some(data) = &self.data {
             out.push_str("0000 DATA END WITH '.'\n");
             out.push_str(data);
             out.push_str(".\n");
-        }
-        if matches!(self.action, Action::Logout | Action::Shutdown) {
-            out.push_str(END_OF_SESSION);
-            return out;
-        }
-        if matches!(self.action, Action::Capture { .. }) && self.status == Some(Status::Success) {
-            // The capture stream follows the status line; no prompt.
-            out.push_str("1000 Success\n");
-            return out;
         }
         match self.status {
             Some(Status::Success) => out.push_str("1000 Success\n"),
@@ -192,7 +287,6 @@ impl Reply {
             }
             None => {}
         }
-        out.push_str(PROMPT);
         out
     }
 }
@@ -209,170 +303,6 @@ pub struct CommandInfo {
     pub help: &'static str,
     handler: Option<Cmd>,
 }
-
-/// The commands this console implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cmd {
-    DsShowinfo,
-    Help,
-    Logout,
-    Shutdown,
-    Showinfo,
-    PortShowinfo,
-    PortSetnumports,
-    PortSethub,
-    PortCreateauto,
-    PortCreate,
-    PortRemove,
-    PortAllocatable,
-    PortResetcounter,
-    PortEpclose,
-    PortPrint,
-    PortAllprint,
-    PortStats,
-    FstpShowinfo,
-    FstpSetfstp,
-    FstpSetedge,
-    FstpBonus,
-    FstpPrint,
-    PortCapture,
-    StatusJson,
-}
-
-const fn menu(path: &'static str, help: &'static str) -> CommandInfo {
-    CommandInfo {
-        path,
-        syntax: "============",
-        help,
-        handler: None,
-    }
-}
-
-const fn cmd(path: &'static str, syntax: &'static str, help: &'static str, c: Cmd) -> CommandInfo {
-    CommandInfo {
-        path,
-        syntax,
-        help,
-        handler: Some(c),
-    }
-}
-
-/// The command table, in vde_switch's order (it decides prefix matches).
-pub const COMMANDS: &[CommandInfo] = &[
-    menu("ds", "DATA SOCKET MENU"),
-    cmd("ds/showinfo", "", "show ds info", Cmd::DsShowinfo),
-    cmd(
-        "help",
-        "[arg]",
-        "Help (limited to arg when specified)",
-        Cmd::Help,
-    ),
-    cmd("logout", "", "logout from this mgmt terminal", Cmd::Logout),
-    cmd("shutdown", "", "shutdown of the switch", Cmd::Shutdown),
-    cmd(
-        "showinfo",
-        "",
-        "show switch version and info",
-        Cmd::Showinfo,
-    ),
-    menu("fstp", "FAST SPANNING TREE MENU"),
-    cmd("fstp/showinfo", "", "show fstp info", Cmd::FstpShowinfo),
-    cmd(
-        "fstp/setfstp",
-        "0/1",
-        "Fast spanning tree protocol 1=ON 0=OFF",
-        Cmd::FstpSetfstp,
-    ),
-    cmd(
-        "fstp/setedge",
-        "VLAN PORT 1/0",
-        "Define an edge port for a vlan 1=Y 0=N",
-        Cmd::FstpSetedge,
-    ),
-    cmd(
-        "fstp/bonus",
-        "VLAN PORT COST",
-        "set the port bonus for a vlan",
-        Cmd::FstpBonus,
-    ),
-    cmd(
-        "fstp/print",
-        "[N]",
-        "print fst data for the defined vlan",
-        Cmd::FstpPrint,
-    ),
-    menu("port", "PORT STATUS MENU"),
-    cmd("port/showinfo", "", "show port info", Cmd::PortShowinfo),
-    cmd(
-        "port/setnumports",
-        "N",
-        "set the number of ports",
-        Cmd::PortSetnumports,
-    ),
-    cmd("port/sethub", "0/1", "1=HUB 0=switch", Cmd::PortSethub),
-    cmd(
-        "port/createauto",
-        "",
-        "create a port with an automatically allocated id (inactive|notallocatable)",
-        Cmd::PortCreateauto,
-    ),
-    cmd(
-        "port/create",
-        "N",
-        "create the port N (inactive|notallocatable)",
-        Cmd::PortCreate,
-    ),
-    cmd("port/remove", "N", "remove the port N", Cmd::PortRemove),
-    cmd(
-        "port/allocatable",
-        "N 0/1",
-        "Is the port allocatable as unnamed? 1=Y 0=N",
-        Cmd::PortAllocatable,
-    ),
-    cmd(
-        "port/epclose",
-        "N ID",
-        "remove the endpoint port N/id ID",
-        Cmd::PortEpclose,
-    ),
-    cmd(
-        "port/resetcounter",
-        "[N]",
-        "reset the port (N) counters",
-        Cmd::PortResetcounter,
-    ),
-    cmd(
-        "port/print",
-        "[N]",
-        "print the port/endpoint table",
-        Cmd::PortPrint,
-    ),
-    cmd(
-        "port/allprint",
-        "[N]",
-        "print the port/endpoint table (including inactive port)",
-        Cmd::PortAllprint,
-    ),
-    cmd(
-        "port/stats",
-        "[N]",
-        "print the port counters with drops by reason",
-        Cmd::PortStats,
-    ),
-    cmd(
-        "port/capture",
-        "N [COUNT]",
-        "stream the frames passing port N (f2f-overlay capture)",
-        Cmd::PortCapture,
-    ),
-    menu("status", "STATUS MENU (f2f-overlay)"),
-    cmd(
-        "status/json",
-        "",
-        "the switch's state as one line of JSON (f2f-overlay status)",
-        Cmd::StatusJson,
-    ),
-];
 
 /// A parsed console line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,8 +371,7 @@ fn run<S: BuildHasher + Clone>(
     host: &dyn ConsoleHost,
     arg: &str,
 ) -> Reply {
-    let done =
-        |r: Result<(), u16>| Reply::status(r.map_or_else(Status::Errno, |()| Status::Success));
+    let done = Reply::done;
     match c {
         Cmd::Help => help(arg),
         Cmd::Logout => Reply {
@@ -456,6 +385,40 @@ fn run<S: BuildHasher + Clone>(
             action: Action::Shutdown,
         },
         Cmd::Showinfo => showinfo(sw, host),
+        Cmd::Load => Reply {
+            data: None,
+            status: None,
+            action: Action::Load {
+                path: arg.to_string(),
+            },
+        },
+        Cmd::DebugList => debug::list(arg),
+        Cmd::DebugAdd => debug::add(arg),
+        Cmd::DebugDel => debug::del(arg),
+        Cmd::PluginList => debug::plugin_list(arg),
+        Cmd::PluginAdd => debug::plugin_add(arg),
+        Cmd::PluginDel => debug::plugin_del(arg),
+        Cmd::HashShowinfo => hash::showinfo(sw),
+        Cmd::HashSetsize => hash::setsize(sw, arg),
+        Cmd::HashSetgcint => hash::set_timer(sw, arg, hash::Timer::GcInterval),
+        Cmd::HashSetexpire => hash::set_timer(sw, arg, hash::Timer::Expire),
+        Cmd::HashSetminper => hash::set_timer(sw, arg, hash::Timer::MinPersistence),
+        Cmd::HashPrint => hash::print(sw, host),
+        Cmd::HashFind => hash::find(sw, host, arg),
+        Cmd::FstpShowinfo => fstp::showinfo(sw, host),
+        Cmd::FstpSetfstp => fstp::setfstp(sw, host, arg),
+        Cmd::FstpSetedge => fstp::setedge(sw, host, arg),
+        Cmd::FstpBonus => fstp::bonus(sw, host, arg),
+        Cmd::FstpPrint => fstp::print(sw, host, arg),
+        Cmd::PortSetvlan => vlan::port_setvlan(sw, arg),
+        Cmd::PortSetuser => access::setuser(sw, host, arg),
+        Cmd::PortSetgroup => access::setgroup(sw, host, arg),
+        Cmd::VlanCreate => vlan::create(sw, arg),
+        Cmd::VlanRemove => vlan::remove(sw, arg),
+        Cmd::VlanAddport => vlan::addport(sw, arg),
+        Cmd::VlanDelport => vlan::delport(sw, arg),
+        Cmd::VlanPrint => vlan::print(sw, arg, false),
+        Cmd::VlanAllprint => vlan::print(sw, arg, true),
         Cmd::DsShowinfo => {
             let (dir, mode) = host.ctl_dir();
             Reply::data(
@@ -510,16 +473,18 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PortPrint => port_print(sw, host, arg, false),
         Cmd::PortAllprint => port_print(sw, host, arg, true),
         Cmd::PortStats => port_stats(sw, arg),
-        Cmd::FstpShowinfo => fstp::showinfo(sw),
-        Cmd::FstpSetfstp => fstp::setfstp(sw, host, arg),
-        Cmd::FstpSetedge => fstp::setedge(sw, host, arg),
-        Cmd::FstpBonus => fstp::bonus(sw, host, arg),
-        Cmd::FstpPrint => fstp::print(sw, host, arg),
         Cmd::PortCapture => port_capture(sw, arg),
         Cmd::StatusJson => Reply {
             data: None,
             status: Some(Status::Success),
             action: Action::Status,
+        },
+        Cmd::DhcpPrint => match host.dhcp_print() {
+            Some(text) => Reply::data(text, Status::Success),
+            None => Reply::data(
+                "DHCP server off: start the switch with --dhcp CIDR\n".into(),
+                Status::Errno(errno::ENODEV),
+            ),
         },
     }
 }
@@ -560,6 +525,9 @@ fn port_print<S: BuildHasher + Clone>(
         Ok(w) => w,
         Err(e) => return Reply::data(out, Status::Errno(e)),
     };
+    if wanted.is_some_and(|w| usize::from(w) >= sw.config().numports) {
+        return Reply::data(out, Status::Errno(errno::EINVAL));
+    }
     let mut found = false;
     for (id, port) in sw.ports() {
         if wanted.is_some_and(|w| w != id) || !(all || port.is_active()) {
@@ -610,7 +578,9 @@ fn write_port(out: &mut String, host: &dyn ConsoleHost, id: PortId, port: &Port)
         let _ = writeln!(
             out,
             "  -- endpoint ID {:04} module {:<12}: {}",
-            ep.id, ep.module, ep.description
+            ep.id,
+            ep.module,
+            escape_control(&ep.description)
         );
     }
 }
@@ -718,6 +688,18 @@ fn two_args(arg: &str) -> Result<(i64, i64), u16> {
     }
 }
 
+fn three_args(arg: &str) -> Result<(i64, i64, i64), u16> {
+    let mut it = arg.split_whitespace().map(parse_c_int);
+    match (it.next(), it.next(), it.next()) {
+        (Some(Some(a)), Some(Some(b)), Some(Some(c))) => Ok((a, b, c)),
+        _ => Err(errno::EINVAL),
+    }
+}
+
+fn to_vlan(n: i64) -> Result<crate::fdb::Vlan, u16> {
+    crate::fdb::Vlan::try_from(n).map_err(|_| errno::EINVAL)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,7 +731,19 @@ mod tests {
             }
         }
         fn group_name(&self, gid: u32) -> String {
-            gid.to_string()
+            match gid {
+                1 => "daemon".into(),
+                _ => gid.to_string(),
+            }
+        }
+        fn user_by_name(&self, name: &str) -> Option<u32> {
+            (name == "root").then_some(0)
+        }
+        fn group_by_name(&self, name: &str) -> Option<u32> {
+            (name == "daemon").then_some(1)
+        }
+        fn now(&self) -> Instant {
+            Instant::from_secs(83)
         }
     }
 
@@ -927,6 +921,16 @@ OUT: pkts          0          bytes                    0\n  \
             "1038 Function not implemented\n\nvde$ "
         );
         assert!(run(&mut sw, "help status").contains("status/json "));
+    }
+
+    #[test]
+    fn dhcp_print_says_when_off() {
+        let mut sw = switch();
+        assert_eq!(
+            run(&mut sw, "dhcp/print"),
+            "0000 DATA END WITH '.'\nDHCP server off: start the switch with --dhcp CIDR\n.\n1019 No such device\n\nvde$ "
+        );
+        assert!(run(&mut sw, "help dhcp").contains("dhcp/print"));
     }
 
     #[test]

@@ -228,6 +228,15 @@ impl<S: BuildHasher + Clone> Fdb<S> {
         before - self.map.len()
     }
 
+    /// Forget every address learned on `port` in `vlan` (the port left the
+    /// VLAN).
+    pub fn flush_port_vlan(&mut self, port: PortId, vlan: Vlan) -> usize {
+        let before = self.map.len();
+        self.map.retain(|k, e| e.port != port || k.vlan != vlan);
+        self.compact_if_needed();
+        before - self.map.len()
+    }
+
     /// Forget everything.
     pub fn clear(&mut self) {
         self.map.clear();

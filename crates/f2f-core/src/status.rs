@@ -286,6 +286,23 @@ pub struct DhcpStatus {
     pub leases: Vec<LeaseStatus>,
 }
 
+impl DhcpStatus {
+    /// The section for `server` at `now`: its subnet and the leases in force.
+    pub fn of(server: &crate::dhcp::DhcpServer, now: Instant) -> DhcpStatus {
+        DhcpStatus {
+            subnet: server.config().subnet.to_string(),
+            leases: server
+                .active_leases(now)
+                .map(|l| LeaseStatus {
+                    mac: l.mac,
+                    ip: l.ip.to_string(),
+                    expires_in_secs: l.expires_in.as_secs(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One DHCP lease.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseStatus {

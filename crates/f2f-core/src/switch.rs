@@ -31,6 +31,8 @@
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
+mod vlan;
+
 use crate::fdb::{Fdb, FdbConfig, Vlan};
 use crate::mac::MacAddr;
 use crate::stp::{Stp, StpConfig};
@@ -52,6 +54,14 @@ pub const VLAN_TAG_LEN: usize = 4;
 pub const TPID_8021Q: u16 = 0x8100;
 /// Largest VLAN id a tag can name that may be used (4095 is reserved).
 pub const MAX_VLAN: Vlan = 4094;
+/// Largest VLAN `vlan/create` accepts: vde_switch's table holds 0..4094 and
+/// refuses 4094 itself (`port.c`, `vlancreate`: `vlan < NUMOFVLAN-1`).
+pub const MAX_CREATABLE_VLAN: Vlan = 4093;
+/// `port/setvlan N 4095`: the port carries no untagged traffic at all
+/// (vde_switch's `NOVLAN`).
+pub const NO_VLAN: Vlan = 4095;
+/// vde_switch's default MAC table size (`--hashsize`, `hash/setsize`).
+pub const DEFAULT_HASH_SIZE: usize = 128;
 /// vde_switch's default number of ports.
 pub const DEFAULT_NUMPORTS: usize = 32;
 /// vde_switch's largest frame: 1500 bytes of payload, header and a VLAN tag.
@@ -76,6 +86,10 @@ pub struct SwitchConfig {
     pub fstp: bool,
     /// `--priority`: the spanning-tree bridge priority (lower wins).
     pub priority: u16,
+    /// vde_switch's hash table size (`--hashsize`, `hash/setsize`), a power
+    /// of two. Only shown by `hash/showinfo` and used for the `Hash:` column
+    /// of `hash/print`: the table's real bound is `fdb.capacity`.
+    pub hash_size: usize,
 }
 
 impl Default for SwitchConfig {
@@ -88,7 +102,19 @@ impl Default for SwitchConfig {
             mac: MacAddr([0x00, 0xff, 0, 0, 0, 1]),
             fstp: false,
             priority: BridgeId::DEFAULT_PRIORITY,
+            hash_size: DEFAULT_HASH_SIZE,
         }
+    }
+}
+
+/// vde_switch rounds a hash size up to a power of two (`hash.c`, `po2round`);
+/// 0 stays 0 (refused by the caller).
+pub fn round_hash_size(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.checked_next_power_of_two()
+            .unwrap_or(1 << (usize::BITS - 1))
     }
 }
 

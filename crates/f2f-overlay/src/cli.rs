@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 
+use std::net::Ipv4Addr;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
+use f2f_core::dhcp::{IpRange, Ipv4Net, Reservation};
 use f2f_core::mac::MacAddr;
 
 /// A drop-in vde_switch and friend-to-friend Ethernet overlay.
@@ -24,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a switch (also what `vde_switch` runs when it is a symlink to us).
     Switch(Box<SwitchArgs>),
+    /// The switch's management console: interactive with line editing and
+    /// history, or one command for scripts (exit status 1 when it fails).
+    Console(ConsoleArgs),
     /// Connect stdin/stdout to a VDE switch as vde_plug's byte stream (also
     /// what `vde_plug` runs when it is a symlink to us).
     Plug(PlugArgs),
@@ -48,6 +54,25 @@ pub struct SwitchAddr {
     /// The switch's management socket (its -M).
     #[arg(short = 'M', long = "mgmt", value_name = "PATH")]
     pub mgmt: Option<PathBuf>,
+}
+
+/// `f2f-overlay console [-s DIR | -M PATH] [CMD...]`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Which switch.
+    #[command(flatten)]
+    pub at: SwitchAddr,
+    /// One command to run (its words joined by spaces), e.g. `port/print 3`;
+    /// without it, an interactive console.
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `f2f-overlay status`.
@@ -145,7 +170,8 @@ pub struct SwitchArgs {
     /// Hash table size: a sizing hint only, as in vde_switch.
     #[arg(long = "hashsize", value_name = "N", value_parser = parse_c_usize)]
     pub hashsize: Option<usize>,
-    /// Commands to run at start (not supported yet).
+    /// Console commands to run at start, one per line (default:
+    /// ~/.vde2/vde_switch.rc, else /etc/vde2/vde_switch.rc, if readable).
     #[arg(short = 'f', long = "rcfile", value_name = "FILE")]
     pub rcfile: Option<PathBuf>,
     /// Attach a Linux tap interface as a port, creating it if missing
@@ -171,12 +197,69 @@ pub struct SwitchArgs {
     /// on the command line override it.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The DHCP server inside the switch.
+    #[command(flatten)]
+    pub dhcp: DhcpArgs,
     /// Print the version and exit (vde_switch's -v).
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--dhcp*`: serve DHCP from inside the switch (spec/cli.md).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "DHCP server")]
+pub struct DhcpArgs {
+    /// Serve DHCP on this subnet, e.g. 10.0.0.0/24; the switch answers ARP and
+    /// ping on its server address.
+    #[arg(long = "dhcp", value_name = "CIDR")]
+    pub subnet: Option<Ipv4Net>,
+    /// Addresses handed out (default: every host of the subnet but the server's).
+    #[arg(long = "dhcp-range", value_name = "A-B")]
+    pub range: Option<IpRange>,
+    /// Lease time in seconds (default 3600).
+    #[arg(long = "dhcp-lease-time", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..u64::from(u32::MAX)))]
+    pub lease_time: Option<u64>,
+    /// Default gateway handed to clients.
+    #[arg(long = "dhcp-router", value_name = "IP")]
+    pub router: Option<Ipv4Addr>,
+    /// DNS server handed to clients (repeatable).
+    #[arg(long = "dhcp-dns", value_name = "IP")]
+    pub dns: Vec<Ipv4Addr>,
+    /// The server's own address (default: the first host of the subnet).
+    #[arg(long = "dhcp-server-ip", value_name = "IP")]
+    pub server_ip: Option<Ipv4Addr>,
+    /// A fixed address for one MAC, e.g. 52:54:00:12:34:56=10.0.0.7 (repeatable).
+    #[arg(long = "dhcp-reserve", value_name = "MAC=IP")]
+    pub reserve: Vec<Reservation>,
+    /// Lease file (default: STATE_DIR/leases.json).
+    #[arg(long = "dhcp-lease-file", value_name = "PATH")]
+    pub lease_file: Option<PathBuf>,
+}
+
+impl DhcpArgs {
+    /// The `--dhcp-*` settings given without `--dhcp CIDR` (from flags or the
+    /// config file), which would otherwise be silently ignored.
+    pub fn without_subnet(&self) -> Vec<&'static str> {
+        if self.subnet.is_some() {
+            return Vec::new();
+        }
+        [
+            ("--dhcp-range", self.range.is_some()),
+            ("--dhcp-lease-time", self.lease_time.is_some()),
+            ("--dhcp-router", self.router.is_some()),
+            ("--dhcp-dns", !self.dns.is_empty()),
+            ("--dhcp-server-ip", self.server_ip.is_some()),
+            ("--dhcp-reserve", !self.reserve.is_empty()),
+            ("--dhcp-lease-file", self.lease_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 /// The switch flags as a standalone command, for the `vde_switch` name.
@@ -326,17 +409,11 @@ pub fn parse_c_usize(s: &str) -> Result<usize, String> {
 }
 
 impl SwitchArgs {
-    /// Refuse flags whose feature has not landed, naming them.
+    /// Refuse flags whose feature has not landed, naming them. Every flag of
+    /// vde_switch 2.3.2 is supported now; flags of later features are
+    /// refused here, in one place.
     pub fn refuse_unsupported(&self) -> Result<(), String> {
-        let mut bad = Vec::new();
-        if self.rcfile.is_some() {
-            bad.push("-f/--rcfile");
-        }
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("not supported yet: {}", bad.join(", ")))
-        }
+        Ok(())
     }
 }
 
@@ -385,6 +462,87 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["f2f-overlay", "capture", "1", "f", "-c", "0"]).is_err());
         assert!(Cli::try_parse_from(["f2f-overlay", "status", "-s", "/d", "-M", "/m"]).is_err());
+        let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
+        assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+        let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
+        assert!(rc.args.refuse_unsupported().is_ok());
+    }
+
+    #[test]
+    fn console_arguments() {
+        let c = Cli::try_parse_from(["f2f-overlay", "console", "-s", "/tmp/sw", "port/print", "3"])
+            .unwrap();
+        let Some(Command::Console(a)) = c.command else {
+            panic!("not the console subcommand");
+        };
+        assert_eq!(a.at.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!(a.command, ["port/print", "3"]);
+        let c = Cli::try_parse_from([
+            "f2f-overlay",
+            "console",
+            "-M",
+            "/tmp/m",
+            "hash/setexpire",
+            "-1",
+        ])
+        .unwrap();
+        let Some(Command::Console(a)) = c.command else {
+            panic!("not the console subcommand");
+        };
+        assert_eq!(a.command, ["hash/setexpire", "-1"]);
+        assert!(Cli::try_parse_from(["f2f-overlay", "console", "-s", "a", "-M", "b"]).is_err());
+    }
+
+    #[test]
+    fn dhcp_flags() {
+        let a = VdeSwitchCli::try_parse_from([
+            "vde_switch",
+            "--dhcp",
+            "10.9.0.0/24",
+            "--dhcp-range",
+            "10.9.0.100-10.9.0.199",
+            "--dhcp-lease-time",
+            "600",
+            "--dhcp-dns",
+            "10.9.0.1",
+            "--dhcp-dns",
+            "9.9.9.9",
+            "--dhcp-reserve",
+            "52:54:00:00:00:07=10.9.0.7",
+            "--dhcp-reserve",
+            "52:54:00:00:00:08=10.9.0.8",
+            "--dhcp-lease-file",
+            "/tmp/l.json",
+        ])
+        .unwrap()
+        .args
+        .dhcp;
+        assert_eq!(a.subnet.unwrap().to_string(), "10.9.0.0/24");
+        assert_eq!(a.range.unwrap().to_string(), "10.9.0.100-10.9.0.199");
+        assert_eq!(
+            (a.lease_time, a.dns.len(), a.reserve.len()),
+            (Some(600), 2, 2)
+        );
+        let e = VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp", "10.9.0.1/24"]).unwrap_err();
+        assert!(e.to_string().contains("did you mean 10.9.0.0/24"), "{e}");
+        let a = VdeSwitchCli::try_parse_from(["vde_switch", "--dhcp-router", "10.9.0.1"])
+            .unwrap()
+            .args
+            .dhcp;
+        assert_eq!(a.without_subnet(), ["--dhcp-router"]);
+        let e = VdeSwitchCli::try_parse_from([
+            "vde_switch",
+            "--dhcp",
+            "10.9.0.0/24",
+            "--dhcp-lease-time",
+            "0",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn version_flag_of_vde_switch() {
         let v = VdeSwitchCli::try_parse_from(["vde_switch", "-v"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

@@ -10,7 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use std::net::Ipv4Addr;
+
 use f2f_core::config::SwitchFile;
+use f2f_core::dhcp::Reservation;
 
 use crate::cli::SwitchArgs;
 
@@ -66,7 +69,44 @@ pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
     fill(&mut a.max_frame, file.max_frame.map(widen));
     fill(&mut a.common.log_level, file.log_level);
     fill(&mut a.common.state_dir, path(file.state_dir));
+    let d = &mut a.dhcp;
+    fill(&mut d.subnet, parsed("dhcp", file.dhcp)?);
+    fill(&mut d.range, parsed("dhcp-range", file.dhcp_range)?);
+    fill(&mut d.lease_time, file.dhcp_lease_time);
+    fill(&mut d.router, parsed("dhcp-router", file.dhcp_router)?);
+    fill(
+        &mut d.server_ip,
+        parsed("dhcp-server-ip", file.dhcp_server_ip)?,
+    );
+    fill(&mut d.lease_file, path(file.dhcp_lease_file));
+    if d.dns.is_empty() {
+        for ip in file.dhcp_dns.iter().flat_map(|v| v.split(',')) {
+            d.dns
+                .extend(parsed::<Ipv4Addr>("dhcp-dns", Some(ip.trim().to_string()))?);
+        }
+    }
+    if d.reserve.is_empty() {
+        for r in file.dhcp_reserve {
+            d.reserve
+                .extend(parsed::<Reservation>("dhcp-reserve", Some(r))?);
+        }
+    }
     Ok(())
+}
+
+/// Parses a key's text value as its flag would, naming the key on error.
+fn parsed<T>(key: &str, value: Option<String>) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{key} = {v:?}: {e}"))
+        })
+        .transpose()
 }
 
 fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
@@ -150,9 +190,33 @@ mod tests {
 
     #[test]
     fn later_features_are_refused_by_name() {
-        let file =
-            SwitchFile::parse("dhcp = \"10.0.0.0/24\"\nlisten = \"0.0.0.0:7000\"\n").unwrap();
+        let file = SwitchFile::parse("key = \"k\"\nlisten = \"0.0.0.0:7000\"\n").unwrap();
         let err = merge(file, Path::new("."), &mut args(&[])).unwrap_err();
-        assert_eq!(err.to_string(), "not supported yet: listen, dhcp");
+        assert_eq!(err.to_string(), "not supported yet: listen, key");
+    }
+
+    #[test]
+    fn dhcp_keys_fill_what_the_flags_left() {
+        let file = SwitchFile::parse(
+            "dhcp = \"10.9.0.0/24\"\ndhcp-range = \"10.9.0.10-10.9.0.20\"\n\
+             dhcp-lease-time = 60\ndhcp-dns = \"10.9.0.1, 9.9.9.9\"\n\
+             dhcp-reserve = [\"52:54:00:00:00:07=10.9.0.7\"]\ndhcp-lease-file = \"l.json\"\n",
+        )
+        .unwrap();
+        let mut a = args(&["--dhcp-lease-time", "120"]);
+        merge(file, Path::new("/etc/f2f"), &mut a).unwrap();
+        let d = &a.dhcp;
+        assert_eq!(d.subnet.unwrap().to_string(), "10.9.0.0/24");
+        assert_eq!(d.range.unwrap().to_string(), "10.9.0.10-10.9.0.20");
+        assert_eq!(d.lease_time, Some(120), "the flag wins");
+        assert_eq!(d.dns.len(), 2);
+        assert_eq!(d.reserve.len(), 1);
+        assert_eq!(d.lease_file, Some(PathBuf::from("/etc/f2f/l.json")));
+        let bad = SwitchFile::parse("dhcp = \"10.9.0.1/24\"\n").unwrap();
+        let err = merge(bad, Path::new("."), &mut args(&[])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("dhcp = \"10.9.0.1/24\": "),
+            "{err}"
+        );
     }
 }

@@ -8,11 +8,13 @@ mod cli;
 mod client;
 mod clock;
 mod config;
+mod console;
 mod datapath;
 mod logging;
 mod mgmt;
 mod plug;
 mod ports;
+mod state;
 mod switchd;
 mod sys;
 
@@ -48,6 +50,16 @@ fn main() -> ExitCode {
     } else {
         match Cli::parse_from(args).command {
             Some(Command::Switch(a)) => run_switch(*a, bare),
+            Some(Command::Console(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                return match console::run(&a) {
+                    Ok(code) => code,
+                    Err(err) => {
+                        eprintln!("f2f-overlay console: {err:#}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             Some(Command::Plug(a)) => run_plug(a.plug, a.port, None, a.common.log_level),
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);

@@ -4,8 +4,20 @@
 //!
 //! Sessions are independent tasks; a command holds the switch lock only while
 //! it runs, so a console client that floods, stalls or vanishes never holds up
-//! forwarding. A line longer than [`MAX_PENDING`] bytes without a newline is
-//! answered as an invalid command and discarded.
+//! forwarding.
+//!
+//! vde_switch takes each `read` of a session as one command, newline or not,
+//! and `vdeterm` relies on it: it sends its commands without a newline. So
+//! here every newline ends a command, and so does the end of what one read
+//! returned ([`READ_CHUNK`] bytes at most): a client sending several lines at
+//! once gets each answered, and one sending a bare command gets it run.
+//!
+//! Scripts (`load PATH`, and `-f/--rcfile` at start) are read here, outside
+//! the switch lock, then run line by line as vde_switch's `runscript` does:
+//! `vde[PATH]: LINE` before each reply, `logout`/`shutdown` ignored. Only
+//! regular files up to [`MAX_SCRIPT`] bytes are read (a FIFO or a device
+//! would block the console), and `load` nests at most
+//! [`console::MAX_LOAD_DEPTH`] deep.
 //!
 //! Two of our own commands need the shell: `status/json` (the snapshot gets
 //! the sections the shell owns, e.g. running captures) and `port/capture`,
@@ -13,11 +25,12 @@
 //! the count is reached or the client sends anything; the stdin console
 //! cannot stream and answers `EOPNOTSUPP`.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use f2f_core::capture::Message;
-use f2f_core::console::{self, Action, ConsoleHost, Reply, Status};
+use f2f_core::console::{self, errno, Action, ConsoleHost, Reply, Status};
 use f2f_core::status::Snapshot;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -26,11 +39,27 @@ use tracing::{debug, warn};
 
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
+use crate::ports::dhcp::DhcpPort;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
-/// Most bytes buffered for one unfinished line.
-pub const MAX_PENDING: usize = 4096;
+/// Most bytes one read of a session takes (vde_switch reads 128).
+pub const READ_CHUNK: usize = 4096;
+/// Largest script `load` and `-f` read.
+pub const MAX_SCRIPT: u64 = 1 << 20;
+/// errno for a script over [`MAX_SCRIPT`] (`EFBIG`, "File too large").
+const EFBIG: u16 = 27;
+/// errno for a directory given as a script (`EISDIR`).
+const EISDIR: u16 = 21;
+
+/// Who reads a script's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptMode {
+    /// `load` on a console: the output goes to the session.
+    Session,
+    /// `-f` at start: nobody sees the output, so failing lines are logged.
+    Startup,
+}
 
 /// What the console needs from the running switch.
 #[derive(Debug)]
@@ -40,6 +69,7 @@ pub struct Console {
     mgmt: Option<(PathBuf, u32)>,
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
+    dhcp: Option<Arc<DhcpPort>>,
 }
 
 impl Console {
@@ -51,8 +81,10 @@ impl Console {
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
+        dhcp: Option<Arc<DhcpPort>>,
     ) -> Arc<Console> {
         Arc::new(Console {
+            dhcp,
             datapath,
             vde,
             mgmt,
@@ -70,6 +102,7 @@ impl Console {
             let mut snapshot = Snapshot::new(&sw, &host, self.datapath.now());
             drop(sw);
             snapshot.captures = self.datapath.captures().stats();
+            snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }
         reply
@@ -99,29 +132,21 @@ impl Console {
         let (mut rd, mut wr) = stream.into_split();
         wr.write_all(console::BANNER.as_bytes()).await?;
         wr.write_all(console::PROMPT.as_bytes()).await?;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = [0u8; 1024];
+        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             let n = rd.read(&mut chunk).await?;
             if n == 0 {
                 return Ok(());
             }
-            pending.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                match self.answer(&mut wr, &line, true).await? {
+            let got = chunk.get(..n).unwrap_or_default();
+            for line in got.split_inclusive(|b| *b == b'\n') {
+                match self.answer(&mut wr, line, true).await? {
                     Next::Continue => {}
                     Next::End => return Ok(()),
                     Next::Capture(guard, frames, count) => {
                         return stream_capture(&mut rd, &mut wr, &guard, frames, count).await;
                     }
                 }
-            }
-            if pending.len() > MAX_PENDING {
-                warn!(bytes = pending.len(), "management line too long, discarded");
-                pending.clear();
-                let reply = Reply::render(&console::execute_invalid());
-                wr.write_all(reply.as_bytes()).await?;
             }
         }
     }
@@ -136,11 +161,8 @@ impl Console {
     ) -> std::io::Result<Next<'_>> {
         let text = String::from_utf8_lossy(line);
         let mut reply = self.execute(&text);
-        if let Action::CloseEndpoint { port, id } = reply.action {
-            if !self.vde.close_endpoint(port, id) {
-                reply.status = Some(Status::Errno(console::errno::ENXIO));
-            }
-        }
+        let mut script = String::new();
+        self.perform(&mut reply, 0, ScriptMode::Session, &mut script);
         let mut capture = None;
         if let Action::Capture { port, count } = reply.action {
             if can_stream {
@@ -150,10 +172,13 @@ impl Console {
                 reply.status = Some(Status::Errno(console::errno::EOPNOTSUPP));
             }
         }
-        out.write_all(reply.render().as_bytes()).await?;
+        script.push_str(&reply.render());
+        out.write_all(script.as_bytes()).await?;
         out.flush().await?;
         Ok(match reply.action {
-            Action::None | Action::CloseEndpoint { .. } | Action::Status => Next::Continue,
+            Action::None | Action::CloseEndpoint { .. } | Action::Status | Action::Load { .. } => {
+                Next::Continue
+            }
             Action::Capture { .. } => match capture {
                 Some(((guard, frames), count, port)) => {
                     debug!(port, ?count, "management session streams a capture");
@@ -167,6 +192,80 @@ impl Console {
                 Next::End
             }
         })
+    }
+
+    /// Carry out what a reply asks of the shell (close an endpoint, run a
+    /// script) and set its status; a script's output goes to `out`.
+    fn perform(&self, reply: &mut Reply, depth: usize, mode: ScriptMode, out: &mut String) {
+        match &reply.action {
+            Action::CloseEndpoint { port, id } => {
+                if !self.vde.close_endpoint(*port, *id) {
+                    reply.status = Some(Status::Errno(errno::ENXIO));
+                }
+            }
+            Action::Load { path } => {
+                let result = if depth >= console::MAX_LOAD_DEPTH {
+                    Err(errno::ELOOP)
+                } else {
+                    read_script(Path::new(path))
+                        .map(|text| self.run_script(path, &text, depth + 1, mode, out))
+                };
+                reply.status = Some(result.map_or_else(Status::Errno, |()| Status::Success));
+            }
+            // A capture cannot stream in the middle of a script.
+            Action::Capture { .. } if depth > 0 => {
+                reply.status = Some(Status::Errno(errno::EOPNOTSUPP));
+            }
+            Action::None
+            | Action::Logout
+            | Action::Shutdown
+            | Action::Status
+            | Action::Capture { .. } => {}
+        }
+    }
+
+    /// Run the lines of a script read from `path`, appending what a console
+    /// shows to `out`.
+    pub fn run_script(
+        &self,
+        path: &str,
+        text: &str,
+        depth: usize,
+        mode: ScriptMode,
+        out: &mut String,
+    ) {
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if lines.last() == Some(&"") {
+            lines.pop();
+        }
+        for (n, line) in lines.into_iter().enumerate() {
+            out.push_str(&console::script_echo(path, line));
+            let mut reply = self.execute(line);
+            self.perform(&mut reply, depth, mode, out);
+            match reply.action {
+                // vde_switch ignores logout and shutdown in scripts.
+                Action::Logout | Action::Shutdown => {
+                    if mode == ScriptMode::Startup {
+                        warn!(
+                            script = path,
+                            line = n + 1,
+                            command = line,
+                            "ignored in a script"
+                        );
+                    }
+                }
+                _ => out.push_str(&reply.render_body()),
+            }
+            if let (ScriptMode::Startup, Some(Status::Errno(e))) = (mode, reply.status) {
+                warn!(
+                    script = path,
+                    line = n + 1,
+                    command = line,
+                    "failed: 1{e:03} {}",
+                    console::strerror(e)
+                );
+            }
+        }
     }
 
     /// The console on stdin/stdout, for a switch started on a terminal. Ends
@@ -283,9 +382,44 @@ impl ConsoleHost for Host<'_> {
     fn group_name(&self, gid: u32) -> String {
         sys::group_name(gid)
     }
+    fn dhcp_print(&self) -> Option<String> {
+        let now = self.console.datapath.now();
+        self.console.dhcp.as_ref().map(|d| d.render_print(now))
+    }
+    fn user_by_name(&self, name: &str) -> Option<u32> {
+        sys::uid_by_name(name)
+    }
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        sys::gid_by_name(name)
+    }
     fn now(&self) -> f2f_core::time::Instant {
         self.console.datapath.now()
     }
+}
+
+/// Read a script for `load` or `-f`: a regular file of at most
+/// [`MAX_SCRIPT`] bytes; the errno vde_switch would report otherwise.
+pub fn read_script(path: &Path) -> Result<String, u16> {
+    let io_errno = |e: std::io::Error| {
+        e.raw_os_error()
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(errno::EINVAL)
+    };
+    let meta = std::fs::metadata(path).map_err(io_errno)?;
+    if meta.is_dir() {
+        return Err(EISDIR);
+    }
+    if !meta.is_file() {
+        return Err(errno::EINVAL);
+    }
+    if meta.len() > MAX_SCRIPT {
+        return Err(EFBIG);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SCRIPT).read_to_end(&mut bytes))
+        .map_err(io_errno)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use f2f_core::fdb::FdbConfig;
 use f2f_core::mac::MacAddr;
-use f2f_core::switch::{Switch, SwitchConfig, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS};
+use f2f_core::switch::{
+    round_hash_size, Switch, SwitchConfig, DEFAULT_HASH_SIZE, DEFAULT_MAX_FRAME, DEFAULT_NUMPORTS,
+};
 use f2f_core::wire::bpdu::BridgeId;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -22,7 +24,8 @@ use tracing::{info, warn};
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
-use crate::mgmt::Console;
+use crate::mgmt::{read_script, Console, ScriptMode};
+use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::stream::StreamServer;
 use crate::ports::tap::OpenTap;
 use crate::ports::vde::{SocketPolicy, VdeServer};
@@ -39,6 +42,9 @@ const DEFAULT_CTL_MODE: u32 = 0o600;
 const DEFAULT_DIR_MODE: u32 = 0o2700;
 /// Default mode of the management socket.
 const DEFAULT_MGMT_MODE: u32 = 0o600;
+/// vde_switch's system-wide rc file, run when `-f` is not given and the
+/// user has no `~/.vde2/vde_switch.rc`.
+const SYSTEM_RC_FILE: &str = "/etc/vde2/vde_switch.rc";
 
 /// A socket we bound, remembered so that we only ever remove our own.
 #[derive(Debug)]
@@ -69,6 +75,10 @@ pub struct Prepared {
     config: SwitchConfig,
     pidfile: Option<PathBuf>,
     daemon: bool,
+    /// The rc script to run at start: its path and its text.
+    rc: Option<(String, String)>,
+    /// The DHCP server's settings and restored leases, if `--dhcp` was given.
+    dhcp: Option<DhcpSetup>,
 }
 
 impl Prepared {
@@ -90,6 +100,8 @@ pub fn default_ctl_dir() -> PathBuf {
 /// Create the directory and bind the control and management sockets.
 pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     args.refuse_unsupported().map_err(anyhow::Error::msg)?;
+    // Before any socket exists: a bad setting or lease file leaves nothing behind.
+    let dhcp = DhcpSetup::from_args(&args.dhcp, args.common.state_dir.as_deref())?;
     let dir = absolute(args.sock.clone().unwrap_or_else(default_ctl_dir))?;
     let (ctl_mode, dir_mode) = modes(args.mode, args.dirmode);
     let group = args
@@ -138,6 +150,10 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     if numports == 0 || numports > usize::from(u16::MAX) {
         bail!("-n/--numports {numports}: must be between 1 and 65535");
     }
+    let hash_size = round_hash_size(args.hashsize.unwrap_or(DEFAULT_HASH_SIZE));
+    if hash_size == 0 {
+        bail!("--hashsize 0: the hash size must be at least 1");
+    }
     let config = SwitchConfig {
         numports,
         hub: args.hub,
@@ -152,11 +168,13 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         priority: args
             .priority
             .map_or(BridgeId::DEFAULT_PRIORITY, |p| (p & 0xffff) as u16),
+        hash_size,
     };
     if args.fstp && args.hub {
         warn!("-F/--fstp is ignored in hub mode (-x): spanning tree and hub exclude each other");
     }
     let pidfile = args.pidfile.clone().map(absolute).transpose()?;
+    let rc = rc_script(args.rcfile.as_deref())?;
     Ok(Prepared {
         dir,
         ctl,
@@ -169,7 +187,34 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         config,
         pidfile,
         daemon: args.daemon,
+        dhcp,
+        rc,
     })
+}
+
+/// The script to run at start, read now so that a bad `-f` fails before the
+/// switch daemonizes: `-f FILE` must be readable; without it vde_switch's
+/// defaults are used when readable (`~/.vde2/vde_switch.rc`, else
+/// `/etc/vde2/vde_switch.rc`).
+fn rc_script(rcfile: Option<&Path>) -> Result<Option<(String, String)>> {
+    if let Some(path) = rcfile {
+        let path = absolute(path.to_path_buf())?;
+        let text = read_script(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "-f/--rcfile {}: cannot read it: {}",
+                path.display(),
+                f2f_core::console::strerror(e)
+            )
+        })?;
+        return Ok(Some((path.display().to_string(), text)));
+    }
+    let user_rc = sys::home_dir().map(|h| h.join(".vde2/vde_switch.rc"));
+    for path in user_rc.into_iter().chain([PathBuf::from(SYSTEM_RC_FILE)]) {
+        if let Ok(text) = read_script(&path) {
+            return Ok(Some((path.display().to_string(), text)));
+        }
+    }
+    Ok(None)
 }
 
 /// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
@@ -226,6 +271,11 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         clock,
     ));
     let shutdown = Arc::new(Notify::new());
+    let dhcp = p
+        .dhcp
+        .clone()
+        .map(|setup| DhcpPort::start(setup, &datapath))
+        .transpose()?;
 
     let vde = VdeServer::new(
         Arc::clone(&datapath),
@@ -235,6 +285,20 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
             group: p.group,
         },
     );
+    let console = Console::new(
+        Arc::clone(&datapath),
+        Arc::clone(&vde),
+        Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
+        (p.dir.clone(), p.ctl_mode),
+        Arc::clone(&shutdown),
+        dhcp.clone(),
+    );
+    // The rc script runs before any client can attach, as in vde_switch.
+    if let Some((path, text)) = &p.rc {
+        let mut ignored = String::new();
+        console.run_script(path, text, 1, ScriptMode::Startup, &mut ignored);
+        info!(script = %path, "ran the rc script");
+    }
     tokio::spawn(Arc::clone(&vde).serve(tokio_listener(&p.ctl.0)?));
     for tap in taps {
         let name = tap.name().to_string();
@@ -246,13 +310,6 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         tokio::spawn(server.serve(tokio_listener(listener)?));
         info!(path = %bound.path.display(), "listening for qemu -netdev stream");
     }
-    let console = Console::new(
-        Arc::clone(&datapath),
-        Arc::clone(&vde),
-        Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
-        (p.dir.clone(), p.ctl_mode),
-        Arc::clone(&shutdown),
-    );
     tokio::spawn(Arc::clone(&console).serve(tokio_listener(&p.mgmt.0)?));
     if !p.daemon && std::io::stdin().is_terminal() {
         tokio::spawn(Arc::clone(&console).stdin_console());
@@ -279,6 +336,9 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
     }
     for path in vde.data_socket_paths() {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(dhcp) = &dhcp {
+        dhcp.flush(datapath.now());
     }
     Ok(())
 }

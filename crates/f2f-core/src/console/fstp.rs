@@ -14,12 +14,16 @@
 
 use std::hash::BuildHasher;
 
-use super::{errno, int_arg, parse_c_int, ConsoleHost, Reply, Status};
+use super::{errno, int_arg, three_args, ConsoleHost, Reply, Status};
 use crate::stp::{self, StpError};
 use crate::switch::{PortId, Switch, MAX_VLAN};
 
 /// `fstp/showinfo`.
-pub(super) fn showinfo<S: BuildHasher + Clone>(sw: &Switch<S>) -> Reply {
+pub(super) fn showinfo<S: BuildHasher + Clone>(
+    sw: &mut Switch<S>,
+    host: &dyn ConsoleHost,
+) -> Reply {
+    sw.refresh_stp(host.now());
     Reply::data(stp::showinfo(sw.stp()), Status::Success)
 }
 
@@ -44,7 +48,7 @@ pub(super) fn setedge<S: BuildHasher + Clone>(
     host: &dyn ConsoleHost,
     arg: &str,
 ) -> Reply {
-    done(three_args(arg).and_then(|(v, p, on)| {
+    Reply::done(three_args(arg).and_then(|(v, p, on)| {
         let (vlan, port) = vlan_port(sw, v, p)?;
         stp_result(sw.set_stp_edge(host.now(), vlan, port, on != 0))
     }))
@@ -56,7 +60,7 @@ pub(super) fn bonus<S: BuildHasher + Clone>(
     host: &dyn ConsoleHost,
     arg: &str,
 ) -> Reply {
-    done(three_args(arg).and_then(|(v, p, cost)| {
+    Reply::done(three_args(arg).and_then(|(v, p, cost)| {
         let (vlan, port) = vlan_port(sw, v, p)?;
         // C's int: what does not fit wraps, as in vde_switch.
         stp_result(sw.set_stp_bonus(host.now(), vlan, port, cost as i32))
@@ -65,10 +69,11 @@ pub(super) fn bonus<S: BuildHasher + Clone>(
 
 /// `fstp/print [N]`.
 pub(super) fn print<S: BuildHasher + Clone>(
-    sw: &Switch<S>,
+    sw: &mut Switch<S>,
     host: &dyn ConsoleHost,
     arg: &str,
 ) -> Reply {
+    sw.refresh_stp(host.now());
     let vlan = if arg.trim().is_empty() {
         None
     } else {
@@ -83,10 +88,6 @@ pub(super) fn print<S: BuildHasher + Clone>(
     }
 }
 
-fn done(r: Result<(), u16>) -> Reply {
-    Reply::status(r.map_or_else(Status::Errno, |()| Status::Success))
-}
-
 /// Checks `VLAN PORT` as vde_switch's `fstsetedge`/`fstsetbonus` do.
 fn vlan_port<S: BuildHasher + Clone>(sw: &Switch<S>, v: i64, p: i64) -> Result<(u16, PortId), u16> {
     let vlan = u16::try_from(v)
@@ -97,7 +98,7 @@ fn vlan_port<S: BuildHasher + Clone>(sw: &Switch<S>, v: i64, p: i64) -> Result<(
     if usize::from(port) >= sw.config().numports {
         return Err(errno::EINVAL);
     }
-    if !sw.vlans().any(|x| x == vlan) {
+    if !sw.has_vlan(vlan) {
         return Err(errno::ENXIO);
     }
     Ok((vlan, port))
@@ -108,14 +109,6 @@ fn stp_result(r: Result<(), StpError>) -> Result<(), u16> {
         Ok(()) | Err(StpError::UnknownPort { .. }) => Ok(()),
         Err(StpError::UnknownVlan { .. }) => Err(errno::ENXIO),
         Err(StpError::VlanOutOfRange { .. }) => Err(errno::EINVAL),
-    }
-}
-
-fn three_args(arg: &str) -> Result<(i64, i64, i64), u16> {
-    let mut it = arg.split_whitespace().map(parse_c_int);
-    match (it.next(), it.next(), it.next()) {
-        (Some(Some(a)), Some(Some(b)), Some(Some(c))) => Ok((a, b, c)),
-        _ => Err(errno::EINVAL),
     }
 }
 

@@ -42,7 +42,8 @@ pub use config::{DhcpConfig, DhcpConfigError, DhcpParseError, IpRange, Ipv4Net, 
 pub use frame::{IgnoreReason, Layer, MalformedFrame, CLIENT_PORT, SERVER_PORT};
 pub use pool::{DECLINE_HOLD, MAX_OFFERS, OFFER_HOLD};
 pub use server::{
-    DhcpCounters, DhcpEvent, DhcpServer, FrameOutcome, LeaseInfo, LeaseState, NakReason,
+    ActiveLease, DhcpCounters, DhcpEvent, DhcpServer, FrameOutcome, LeaseInfo, LeaseState,
+    NakReason,
 };
 pub use snapshot::{LeaseSnapshot, SnapshotLease, UnixTime};
 

@@ -20,6 +20,15 @@
 //! reused last so that a MAC coming back gets its old address, even after its
 //! lease expired and across restarts (via the snapshot).
 //!
+//! An offer is a hold against other clients' DISCOVERs and INIT-REBOOTs, but
+//! not against the client it was first made to: a REQUEST in SELECTING state
+//! (answering our offer) for an address since offered to another MAC that
+//! never held it is granted ([`Pool::requestable`]) and the newer offer is
+//! dropped (that client is NAKed if it asks, and starts over). Without this,
+//! a flood of DISCOVERs from fake MACs, whose offers take each other's over,
+//! re-offers a real client's address before its REQUEST arrives, and the real
+//! client is NAKed again and again.
+//!
 //! It must not do I/O or read a clock: every call takes `now`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,6 +232,32 @@ impl Pool {
         }
     }
 
+    /// `Some` when a REQUEST from `mac` for `ip` may be granted: [`Pool::assignable`],
+    /// or, when `selecting` (the client answers our offer), a dynamic address
+    /// merely offered to another MAC that never held it (see the module doc).
+    /// Inside: the MAC whose offer would be dropped.
+    pub fn requestable(
+        &self,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        selecting: bool,
+    ) -> Option<Option<MacAddr>> {
+        if self.assignable(mac, ip) {
+            return Some(None);
+        }
+        if !selecting || self.reserved_by_mac.contains_key(&mac) || !self.is_dynamic(ip) {
+            return None;
+        }
+        match self.entry(ip) {
+            Some(Entry::Offered {
+                mac: other,
+                remember: false,
+                ..
+            }) if other != mac => Some(Some(other)),
+            _ => None,
+        }
+    }
+
     /// True when `ip` is handed out dynamically: in the range, a host address,
     /// not the server's and not reserved.
     pub fn is_dynamic(&self, ip: Ipv4Addr) -> bool {
@@ -277,7 +312,7 @@ impl Pool {
     }
 
     /// Leases `ip` to `mac` until `now + lease_time` (RFC 2131 §4.3.2). The
-    /// caller has checked [`Pool::assignable`]; returns false (and changes
+    /// caller has checked [`Pool::requestable`]; returns false (and changes
     /// nothing) if it is not.
     pub fn lease(
         &mut self,
@@ -286,7 +321,7 @@ impl Pool {
         now: Instant,
         lease_time: Duration,
     ) -> bool {
-        if !self.assignable(mac, ip) {
+        if self.requestable(mac, ip, true).is_none() {
             return false;
         }
         self.bind(

@@ -212,6 +212,19 @@ pub struct LeaseInfo {
     pub state: LeaseState,
 }
 
+/// A lease in force, as [`DhcpServer::active_leases`] lists it for `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveLease {
+    /// The client.
+    pub mac: MacAddr,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Time left until the lease ends unless renewed.
+    pub expires_in: Duration,
+    /// True when the address is reserved for this MAC (`--dhcp-reserve`).
+    pub reserved: bool,
+}
+
 /// A DHCP server attached to the switch as an internal port.
 #[derive(Clone, Debug)]
 pub struct DhcpServer {
@@ -396,6 +409,22 @@ impl DhcpServer {
         })
     }
 
+    /// The leases in force at `now`, in address order: what `status` shows
+    /// (offers, remembered and declined addresses are left out; see
+    /// [`DhcpServer::leases`] for those).
+    pub fn active_leases(&self, now: Instant) -> impl Iterator<Item = ActiveLease> + '_ {
+        self.leases()
+            .filter_map(move |lease| match (lease.state, lease.mac) {
+                (LeaseState::Leased { expires }, Some(mac)) if expires > now => Some(ActiveLease {
+                    mac,
+                    ip: lease.ip,
+                    expires_in: expires.saturating_duration_since(now),
+                    reserved: lease.reserved,
+                }),
+                _ => None,
+            })
+    }
+
     /// The counters.
     pub fn counters(&self) -> &DhcpCounters {
         &self.counters
@@ -551,14 +580,20 @@ impl DhcpServer {
         };
         if !self.config.subnet.is_host(wanted) {
             self.nak(msg, wanted, NakReason::WrongSubnet);
-        } else if self.pool.assignable(msg.chaddr, wanted)
-            && !self.remembered_for_other(msg.chaddr, wanted)
+        } else if let Some(taken_over) = self
+            .pool
+            .requestable(msg.chaddr, wanted, msg.server_id.is_some())
+            .filter(|_| !self.remembered_for_other(msg.chaddr, wanted))
         {
             let renewed = matches!(self.pool.entry(wanted), Some(Entry::Leased { mac, .. }) if mac == msg.chaddr);
             if self
                 .pool
                 .lease(msg.chaddr, wanted, now, self.config.lease_time)
             {
+                if taken_over.is_some() {
+                    // Its offer went to another MAC meanwhile (pool module doc).
+                    self.counters.offers_evicted += 1;
+                }
                 self.counters.acks += 1;
                 self.dirty = true;
                 self.reply(DhcpMessageType::Ack, msg, wanted);

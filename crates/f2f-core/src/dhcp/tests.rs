@@ -185,6 +185,45 @@ fn full_dora_with_every_option() {
 }
 
 #[test]
+fn active_leases_list_only_leases_in_force() {
+    let mut c = config();
+    c.reservations = vec![Reservation {
+        mac: mac(9),
+        ip: ip(200),
+    }];
+    let mut lan = Lan::new(c);
+    let a = lan.dora(mac(1));
+    lan.one(ClientMessage::discover(mac(2), 3)); // offered only
+    lan.at(100);
+    let r = lan.dora(mac(9));
+    assert_eq!(r, ip(200));
+    let now = Instant::from_secs(1000);
+    let active: Vec<ActiveLease> = lan.server.active_leases(now).collect();
+    assert_eq!(
+        active,
+        vec![
+            ActiveLease {
+                mac: mac(1),
+                ip: a,
+                expires_in: Duration::from_secs(2600),
+                reserved: false
+            },
+            ActiveLease {
+                mac: mac(9),
+                ip: ip(200),
+                expires_in: Duration::from_secs(2700),
+                reserved: true
+            }
+        ]
+    );
+    assert_eq!(
+        lan.server.active_leases(Instant::from_secs(3650)).count(),
+        1,
+        "the first lease has run out, even before handle_timeout"
+    );
+}
+
+#[test]
 fn broadcast_bit_gets_broadcast_replies_and_parameter_list_is_honored() {
     let mut lan = Lan::new(config());
     let mut discover = ClientMessage::discover(mac(1), 1);
@@ -932,6 +971,39 @@ fn a_flood_of_fake_discovers_does_not_starve_a_real_client() {
     lan.at(1800);
     let ack = lan.one(ClientMessage::renew(real, 9, addr, SERVER_IP, SERVER_MAC));
     assert_eq!((ack.kind, ack.yiaddr), (DhcpMessageType::Ack, addr));
+}
+
+#[test]
+fn a_real_clients_request_wins_after_a_flood_took_its_offer_over() {
+    let mut c = config();
+    c.range = "10.0.0.2-10.0.0.20".parse().unwrap();
+    let mut lan = Lan::new(c);
+    let real = mac(1);
+    let offer = lan.one(ClientMessage::discover(real, 1));
+    // Fakes between the OFFER and the REQUEST take every offer over, ours included.
+    for n in 0..(MAX_OFFERS as u32 + 50) {
+        lan.send(ClientMessage::discover(mac(10_000 + n), n));
+    }
+    let holder = lan
+        .server
+        .leases()
+        .find(|l| l.ip == offer.yiaddr)
+        .and_then(|l| l.mac);
+    assert!(
+        holder.is_some_and(|m| m != real),
+        "the offer went to a fake: {holder:?}"
+    );
+    let evicted = lan.server.counters().offers_evicted;
+    let ack = lan.one(ClientMessage::select(real, 2, offer.yiaddr, SERVER_IP));
+    assert_eq!((ack.kind, ack.yiaddr), (DhcpMessageType::Ack, offer.yiaddr));
+    assert_eq!(lan.server.counters().offers_evicted, evicted + 1);
+    // The fake that held the offer is refused: never two holders.
+    let fake = holder.unwrap();
+    let nak = lan.one(ClientMessage::select(fake, 3, offer.yiaddr, SERVER_IP));
+    assert_eq!(nak.kind, DhcpMessageType::Nak);
+    // A lease is a claim, not a hold: nobody takes it over.
+    let nak = lan.one(ClientMessage::init_reboot(mac(2), 4, offer.yiaddr));
+    assert_eq!(nak.kind, DhcpMessageType::Nak);
 }
 
 #[test]

@@ -62,8 +62,18 @@ pub fn console_lines(data: &[u8]) {
                 "reply without prompt: {out:?}"
             ),
         }
-        if reply.data.is_some() {
+        if let Some(data) = &reply.data {
             assert!(out.starts_with("0000 DATA END WITH '.'\n"));
+            assert!(
+                data.lines().all(|l| l != "."),
+                "a data line ends the block early: {data:?}"
+            );
+            assert!(data.is_empty() || data.ends_with('\n'));
+        }
+        if let Action::Load { path } = &reply.action {
+            assert!(reply.status.is_none(), "load's status is the shell's");
+            let echo = crate::console::script_echo(path, line);
+            assert_eq!(echo.matches('\n').count(), 1, "script echo is one line");
         }
     }
 }
@@ -147,6 +157,15 @@ pub fn switch_ops(data: &[u8]) {
         "fstp/setedge 0 1 1",
         "fstp/bonus 0 2 100",
         "fstp/print",
+        "vlan/addport 5 1",
+        "vlan/delport 5 1",
+        "port/setvlan 2 5",
+        "port/setvlan 2 0",
+        "vlan/remove 5",
+        "hash/setsize 4",
+        "hash/setexpire 1",
+        "hash/setminper 0",
+        "port/setvlan 3 4095",
     ];
     // `arbitrary` keeps producing values from an exhausted input, so stop at
     // its end (and after a bounded number of steps).
@@ -256,14 +275,11 @@ pub fn switch_ops(data: &[u8]) {
             }
             SwitchOp::SetHub(hub) => sw.set_hub(hub),
             SwitchOp::SetVlan { port, vlan } => {
-                if let Ok(p) = sw.port_mut(u16::from(port % 10)) {
-                    p.untagged_vlan = u16::from(vlan % 8);
-                }
+                let _ = sw.create_vlan(u16::from(vlan % 8));
+                let _ = sw.set_port_vlan(u16::from(port % 10), u16::from(vlan % 8));
             }
             SwitchOp::AddTagged { port, vlan } => {
-                if let Ok(p) = sw.port_mut(u16::from(port % 10)) {
-                    p.tagged_vlans.insert(u16::from(vlan % 8));
-                }
+                let _ = sw.add_tagged(u16::from(vlan % 8), u16::from(port % 10));
             }
             SwitchOp::Console(i) => {
                 let line = commands
@@ -341,6 +357,7 @@ mod switch_tests {
     #[test]
     fn console_and_switch_targets_run_on_samples() {
         console_lines(b"help\nport/print 1\nport/create 2\nport/allprint\nport/epclose 1 2\n\xff\xfe\nlogout\nshutdown");
+        console_lines(b"vlan/create 9\nport/create 3\nport/setvlan 3 9\nvlan/addport 9 3\nvlan/print\nvlan/allprint 9\nvlan/delport 9 3\nvlan/remove 9\nhash/print\nhash/find 02:00:00:00:00:01 0\nhash/setsize 0x10\nfstp/print\nfstp/setfstp 1\nfstp/bonus 0 1 -5\nfstp/setedge 0 1 1\ndebug/list\ndebug/add port\nplugin/list\nport/setuser 3 NONE\nport/setgroup 3 0\nload /x\x07\n");
         let mut data = Vec::new();
         for i in 0..4096u32 {
             data.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);

@@ -111,7 +111,8 @@ fn print_vlan(stp: &Stp, now: Instant, vlan: u16, out: &mut String) {
                 " -- Port {n:04} tagged={} portcost={} role={}",
                 u8::from(tagged),
                 as_c_int(p.cost),
-                p.role.vde_name()
+                // An edge port is shown as such even with FSTP off.
+                if p.edge { "Edge" } else { p.role.vde_name() }
             );
         }
     }

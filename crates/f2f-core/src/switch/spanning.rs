@@ -101,6 +101,14 @@ impl<S: BuildHasher + Clone> Switch<S> {
         r
     }
 
+    /// Bring the spanning tree up to date with ports and VLANs now (the
+    /// console does this before showing it).
+    pub fn refresh_stp(&mut self, now: Instant) {
+        if self.stp_stale {
+            self.sync_stp(now);
+        }
+    }
+
     /// `port` can now receive frames (the shell has its socket in place):
     /// send it our BPDU, as vde_switch does when a port joins. Without FSTP,
     /// nothing.

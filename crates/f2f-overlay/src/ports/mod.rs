@@ -2,6 +2,7 @@
 //! frames for [`crate::datapath::Datapath::forward`] and registers a sink for
 //! the frames the switch sends back.
 
+pub mod dhcp;
 pub mod stream;
 pub mod tap;
 pub mod vde;

@@ -35,6 +35,34 @@ pub fn group_name(gid: u32) -> String {
     }
 }
 
+/// The uid of the user called `name`, if there is one.
+pub fn uid_by_name(name: &str) -> Option<u32> {
+    match User::from_name(name) {
+        Ok(Some(u)) => Some(u.uid.as_raw()),
+        _ => None,
+    }
+}
+
+/// The gid of the group called `name`, if there is one.
+pub fn gid_by_name(name: &str) -> Option<u32> {
+    match Group::from_name(name) {
+        Ok(Some(g)) => Some(g.gid.as_raw()),
+        _ => None,
+    }
+}
+
+/// The home directory of the user running us (`$HOME`, else the password
+/// database).
+pub fn home_dir() -> Option<std::path::PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(home.into());
+    }
+    match User::from_uid(Uid::effective()) {
+        Ok(Some(u)) => Some(u.dir),
+        _ => None,
+    }
+}
+
 /// Resolve a group given by name or number.
 pub fn resolve_group(name: &str) -> Result<u32, String> {
     if let Ok(Some(g)) = Group::from_name(name) {
