@@ -180,8 +180,16 @@ fn final_status(raw: &str) -> String {
         .to_string()
 }
 
-/// The rows our `help` has beyond vde_switch's (README, "Console": our additions).
-const OUR_COMMANDS: [&str; 4] = ["port/stats", "port/capture", "status", "status/json"];
+/// The rows our `help` has beyond vde_switch's (README, "Console": our additions; the core's
+/// `console::EXTENSIONS`).
+const OUR_COMMANDS: [&str; 6] = [
+    "port/stats",
+    "port/capture",
+    "status",
+    "status/json",
+    "dhcp",
+    "dhcp/print",
+];
 
 fn first_word(line: &str) -> &str {
     line.split_whitespace().next().unwrap_or("")
