@@ -6,7 +6,7 @@
 //! works (through a pty); `-f` runs a script at start; `f2f-overlay console` one-shot.
 //!
 //! Known, documented differences the comparison accounts for (README, "Console"): our `help`
-//! lists our additions too (`port/stats`, `port/capture`, `status/json`); vde_switch's `hash/find` prints the port plus one; vde_switch's
+//! lists our additions too (`port/stats`, `port/capture`, `status/json`, `dhcp/print`); vde_switch's `hash/find` prints the port plus one; vde_switch's
 //! `fstp/print` says `role=Unknown` for tagged ports.
 
 use std::io::{Read, Write};
@@ -180,8 +180,7 @@ fn final_status(raw: &str) -> String {
         .to_string()
 }
 
-/// The rows our `help` has beyond vde_switch's (README, "Console": our additions; the core's
-/// `console::EXTENSIONS`).
+/// The rows our `help` has beyond vde_switch's (README, "Console": our additions).
 const OUR_COMMANDS: [&str; 6] = [
     "port/stats",
     "port/capture",
