@@ -36,6 +36,8 @@ mod debug;
 mod fstp;
 mod hash;
 mod table;
+#[cfg(test)]
+pub(crate) mod test_host;
 mod vlan;
 
 use std::fmt::Write as _;
@@ -702,6 +704,7 @@ fn to_vlan(n: i64) -> Result<crate::fdb::Vlan, u16> {
 
 #[cfg(test)]
 mod tests {
+    use super::test_host::TestHost;
     use super::*;
     use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
     use std::collections::hash_map::DefaultHasher;
@@ -709,43 +712,12 @@ mod tests {
 
     type H = BuildHasherDefault<DefaultHasher>;
 
-    struct Host;
-    impl ConsoleHost for Host {
-        fn pid(&self) -> u32 {
-            4967
-        }
-        fn uptime_secs(&self) -> u64 {
-            83
-        }
-        fn mgmt_socket(&self) -> Option<(String, u32)> {
-            Some(("/tmp/specA_x/mgmt1".into(), 0o600))
-        }
-        fn ctl_dir(&self) -> (String, u32) {
-            ("/tmp/sw".into(), 0o600)
-        }
-        fn user_name(&self, uid: u32) -> String {
-            if uid == 0 {
-                "root".into()
-            } else {
-                uid.to_string()
-            }
-        }
-        fn group_name(&self, gid: u32) -> String {
-            match gid {
-                1 => "daemon".into(),
-                _ => gid.to_string(),
-            }
-        }
-        fn user_by_name(&self, name: &str) -> Option<u32> {
-            (name == "root").then_some(0)
-        }
-        fn group_by_name(&self, name: &str) -> Option<u32> {
-            (name == "daemon").then_some(1)
-        }
-        fn now(&self) -> Instant {
-            Instant::from_secs(83)
-        }
-    }
+    const HOST: TestHost = TestHost {
+        pid: 4967,
+        uptime: 83,
+        mgmt: Some("/tmp/specA_x/mgmt1"),
+        now: 83,
+    };
 
     fn switch() -> Switch<H> {
         let mut sw = Switch::new(
@@ -770,7 +742,7 @@ mod tests {
     }
 
     fn run(sw: &mut Switch<H>, line: &str) -> String {
-        execute(sw, &Host, line).render()
+        execute(sw, &HOST, line).render()
     }
 
     #[test]
@@ -804,7 +776,7 @@ mod tests {
             "0000 DATA END WITH '.'\nNumports=32\nHUB=false\ncounters=true\n.\n1000 Success\n\nvde$ "
         );
         assert_eq!(run(&mut sw, "logout"), "9999 END OF SESSION");
-        assert_eq!(execute(&mut sw, &Host, "shutdown").action, Action::Shutdown);
+        assert_eq!(execute(&mut sw, &HOST, "shutdown").action, Action::Shutdown);
     }
 
     #[test]
@@ -879,12 +851,12 @@ OUT: pkts          0          bytes                    0\n  \
     #[test]
     fn status_and_capture_commands() {
         let mut sw = switch();
-        let r = execute(&mut sw, &Host, "status/json");
+        let r = execute(&mut sw, &HOST, "status/json");
         assert_eq!(
             (r.action, r.status),
             (Action::Status, Some(Status::Success))
         );
-        let r = execute(&mut sw, &Host, "port/capture 1 10");
+        let r = execute(&mut sw, &HOST, "port/capture 1 10");
         assert_eq!(
             r.action,
             Action::Capture {
@@ -898,7 +870,7 @@ OUT: pkts          0          bytes                    0\n  \
             "the stream follows, no prompt"
         );
         assert_eq!(
-            execute(&mut sw, &Host, "port/capture 0x1").action,
+            execute(&mut sw, &HOST, "port/capture 0x1").action,
             Action::Capture {
                 port: 1,
                 count: None

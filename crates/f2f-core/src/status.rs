@@ -707,37 +707,19 @@ fn human_secs(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::test_host::TestHost;
     use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
     use std::collections::hash_map::DefaultHasher;
     use std::hash::BuildHasherDefault;
 
     type H = BuildHasherDefault<DefaultHasher>;
 
-    struct Host;
-    impl ConsoleHost for Host {
-        fn pid(&self) -> u32 {
-            42
-        }
-        fn uptime_secs(&self) -> u64 {
-            3723
-        }
-        fn mgmt_socket(&self) -> Option<(String, u32)> {
-            Some(("/tmp/sw.mgmt".into(), 0o600))
-        }
-        fn ctl_dir(&self) -> (String, u32) {
-            ("/tmp/sw".into(), 0o600)
-        }
-        fn user_name(&self, uid: u32) -> String {
-            if uid == 0 {
-                "root".into()
-            } else {
-                uid.to_string()
-            }
-        }
-        fn group_name(&self, gid: u32) -> String {
-            gid.to_string()
-        }
-    }
+    const HOST: TestHost = TestHost {
+        pid: 42,
+        uptime: 3723,
+        mgmt: Some("/tmp/sw.mgmt"),
+        now: 3723,
+    };
 
     fn frame(dst: u8, src: u8) -> Vec<u8> {
         let mut f = vec![0x02, 0, 0, 0, 0, dst, 0x02, 0, 0, 0, 0, src, 0x08, 0x00];
@@ -771,7 +753,7 @@ mod tests {
         sw.decide(Instant::from_secs(10), 1, &frame(2, 1), &mut out);
         sw.decide(Instant::from_secs(10), 2, &frame(1, 2), &mut out);
         sw.decide(Instant::from_secs(10), 2, &[0u8; 5], &mut out);
-        Snapshot::new(&sw, &Host, Instant::from_secs(13))
+        Snapshot::new(&sw, &HOST, Instant::from_secs(13))
     }
 
     #[test]
@@ -851,7 +833,7 @@ mod tests {
         })
         .unwrap();
         sw.handle_timeout(Instant::from_secs(1));
-        let s = Snapshot::new(&sw, &Host, Instant::from_secs(2));
+        let s = Snapshot::new(&sw, &HOST, Instant::from_secs(2));
         assert!(s.stp.enabled);
         assert_eq!(s.stp.bridge.as_deref(), Some("80:00:00:ff:01:02:03:04"));
         assert_eq!(s.stp.trees.len(), 1);

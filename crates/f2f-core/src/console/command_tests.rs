@@ -2,6 +2,7 @@
 //! vde_switch 2.3.2 (spec/vde-console.md §3-4, spec/fstp.md §5, and replies
 //! captured from Debian's vde_switch 2.3.2 for this module).
 
+use super::test_host::TestHost;
 use super::*;
 use crate::mac::MacAddr;
 use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
@@ -67,42 +68,12 @@ const VDE_HELP: &str = concat!(
     "vlan/allprint      [N]             print the list of defined vlan (including inactive port)\n",
 );
 
-struct Host;
-impl ConsoleHost for Host {
-    fn pid(&self) -> u32 {
-        4967
-    }
-    fn uptime_secs(&self) -> u64 {
-        86
-    }
-    fn mgmt_socket(&self) -> Option<(String, u32)> {
-        None
-    }
-    fn ctl_dir(&self) -> (String, u32) {
-        ("/tmp/sw".into(), 0o600)
-    }
-    fn user_name(&self, uid: u32) -> String {
-        match uid {
-            0 => "root".into(),
-            _ => uid.to_string(),
-        }
-    }
-    fn group_name(&self, gid: u32) -> String {
-        match gid {
-            1 => "daemon".into(),
-            _ => gid.to_string(),
-        }
-    }
-    fn user_by_name(&self, name: &str) -> Option<u32> {
-        (name == "root").then_some(0)
-    }
-    fn group_by_name(&self, name: &str) -> Option<u32> {
-        (name == "daemon").then_some(1)
-    }
-    fn now(&self) -> Instant {
-        Instant::from_secs(86)
-    }
-}
+const HOST: TestHost = TestHost {
+    pid: 4967,
+    uptime: 86,
+    mgmt: None,
+    now: 86,
+};
 
 /// A switch with clients on ports 1, 2 and 5, as in the spec's transcripts.
 fn switch() -> Switch<H> {
@@ -130,7 +101,7 @@ fn switch() -> Switch<H> {
 }
 
 fn run(sw: &mut Switch<H>, line: &str) -> String {
-    execute(sw, &Host, line).render()
+    execute(sw, &HOST, line).render()
 }
 
 fn data(lines: &str) -> String {
@@ -161,7 +132,7 @@ fn help_lists_what_vde_switch_lists_plus_ours() {
     assert!(ours.contains("\nport/stats         [N]             print the port counters"));
     // Every row but the menus has a handler; menus answer ENOSYS.
     for info in COMMANDS {
-        let reply = execute(&mut switch(), &Host, info.path);
+        let reply = execute(&mut switch(), &HOST, info.path);
         if info.handler.is_none() {
             assert_eq!(
                 reply.status,
@@ -570,7 +541,7 @@ fn port_access_control() {
 #[test]
 fn load_asks_the_shell_and_echoes_like_vde_switch() {
     let mut sw = switch();
-    let reply = execute(&mut sw, &Host, "load /etc/f2f.rc");
+    let reply = execute(&mut sw, &HOST, "load /etc/f2f.rc");
     assert_eq!(
         reply.action,
         Action::Load {
@@ -582,12 +553,12 @@ fn load_asks_the_shell_and_echoes_like_vde_switch() {
         "vde[/tmp/rc1]: port/create 12\n"
     );
     assert_eq!(script_echo("/tmp/rc1", "a\rb"), "vde[/tmp/rc1]: a\\rb\n");
-    let r = execute(&mut sw, &Host, "port/showinfo");
+    let r = execute(&mut sw, &HOST, "port/showinfo");
     assert_eq!(
         r.render_body(),
         "0000 DATA END WITH '.'\nNumports=32\nHUB=false\ncounters=true\n.\n1000 Success\n"
     );
-    assert_eq!(execute(&mut sw, &Host, "logout").render_body(), "");
+    assert_eq!(execute(&mut sw, &HOST, "logout").render_body(), "");
 }
 
 #[test]

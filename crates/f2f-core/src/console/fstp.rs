@@ -117,36 +117,19 @@ mod tests {
     use std::collections::hash_map::DefaultHasher;
     use std::hash::BuildHasherDefault;
 
-    use crate::console::{execute, ConsoleHost};
+    use crate::console::execute;
+    use crate::console::test_host::TestHost;
     use crate::switch::{AttachRequest, Endpoint, PortRequest, Switch, SwitchConfig};
     use crate::time::Instant;
 
     type H = BuildHasherDefault<DefaultHasher>;
 
-    struct Host;
-    impl ConsoleHost for Host {
-        fn pid(&self) -> u32 {
-            1
-        }
-        fn uptime_secs(&self) -> u64 {
-            86
-        }
-        fn mgmt_socket(&self) -> Option<(String, u32)> {
-            None
-        }
-        fn ctl_dir(&self) -> (String, u32) {
-            ("/tmp/sw".into(), 0o600)
-        }
-        fn user_name(&self, uid: u32) -> String {
-            uid.to_string()
-        }
-        fn group_name(&self, gid: u32) -> String {
-            gid.to_string()
-        }
-        fn now(&self) -> Instant {
-            Instant::from_millis(86_400)
-        }
-    }
+    const HOST: TestHost = TestHost {
+        pid: 1,
+        uptime: 86,
+        mgmt: None,
+        now: 86,
+    };
 
     fn switch(fstp: bool, hub: bool) -> Switch<H> {
         let mut sw = Switch::new(
@@ -175,7 +158,7 @@ mod tests {
     }
 
     fn run(sw: &mut Switch<H>, line: &str) -> String {
-        execute(sw, &Host, line).render()
+        execute(sw, &HOST, line).render()
     }
 
     #[test]
