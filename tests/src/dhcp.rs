@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::netns::{run_ok, Netns};
+use crate::netns::{run_ok, start_plug2tap, Netns};
 use crate::proc::{Child, Spawn};
-use crate::tools::{system_tool, unmet, VDE_PLUG2TAP};
+use crate::tools::{system_tool, unmet};
 use crate::vde::RawClient;
 use crate::wait_until;
 
@@ -40,28 +40,7 @@ pub mod msg {
 
 /// A `vde_plug2tap` tap in `ns` with no address, up, with `mac` if given (for DHCP clients).
 pub fn bare_tap(ns: &Netns, dir: &Path, tap: &str, mac: Option<&str>, logdir: &Path) -> Child {
-    let mut cmd = ns.exec(VDE_PLUG2TAP);
-    cmd.arg("-s").arg(dir).arg(tap);
-    let mut plug = Child::spawn(
-        &format!("vde_plug2tap-{}-{tap}", ns.name()),
-        cmd,
-        logdir,
-        Spawn::default(),
-    );
-    let appeared = wait_until(Duration::from_secs(10), || {
-        ns.ip()
-            .args(["link", "show", tap])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-            || !plug.is_running()
-    });
-    assert!(
-        appeared && plug.is_running(),
-        "vde_plug2tap did not create {tap} in {}: {}",
-        ns.name(),
-        plug.stderr()
-    );
+    let plug = start_plug2tap(ns, dir, tap, None, logdir);
     if let Some(mac) = mac {
         run_ok(ns.ip().args(["link", "set", tap, "address", mac]));
     }

@@ -104,31 +104,7 @@ impl TapHost {
         port: Option<u32>,
         logdir: &Path,
     ) -> TapHost {
-        let mut cmd = ns.exec(VDE_PLUG2TAP);
-        if let Some(p) = port {
-            cmd.args(["-p", &p.to_string()]);
-        }
-        cmd.arg("-s").arg(switch_dir).arg(tap);
-        let mut plug = Child::spawn(
-            &format!("vde_plug2tap-{}-{tap}", ns.name()),
-            cmd,
-            logdir,
-            Spawn::default(),
-        );
-        let appeared = wait_until(Duration::from_secs(10), || {
-            ns.ip()
-                .args(["link", "show", tap])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-                || !plug.is_running()
-        });
-        assert!(
-            appeared && plug.is_running(),
-            "vde_plug2tap did not create {tap} in {}: {}",
-            ns.name(),
-            plug.stderr()
-        );
+        let plug = start_plug2tap(ns, switch_dir, tap, port, logdir);
         run_ok(ns.ip().args(["addr", "add", cidr, "dev", tap]));
         run_ok(ns.ip().args(["link", "set", tap, "up"]));
         let addr = cidr.split('/').next().unwrap_or(cidr).to_string();
@@ -138,6 +114,43 @@ impl TapHost {
             addr,
         }
     }
+}
+
+/// Runs `ip netns exec NS vde_plug2tap [-p PORT] -s DIR TAP` and waits until the tap exists.
+/// Panics if it does not appear within 10 s or the plug dies.
+pub fn start_plug2tap(
+    ns: &Netns,
+    switch_dir: &Path,
+    tap: &str,
+    port: Option<u32>,
+    logdir: &Path,
+) -> Child {
+    let mut cmd = ns.exec(VDE_PLUG2TAP);
+    if let Some(p) = port {
+        cmd.args(["-p", &p.to_string()]);
+    }
+    cmd.arg("-s").arg(switch_dir).arg(tap);
+    let mut plug = Child::spawn(
+        &format!("vde_plug2tap-{}-{tap}", ns.name()),
+        cmd,
+        logdir,
+        Spawn::default(),
+    );
+    let appeared = wait_until(Duration::from_secs(10), || {
+        ns.ip()
+            .args(["link", "show", tap])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+            || !plug.is_running()
+    });
+    assert!(
+        appeared && plug.is_running(),
+        "vde_plug2tap did not create {tap} in {}: {}",
+        ns.name(),
+        plug.stderr()
+    );
+    plug
 }
 
 /// A tap name unique to this test process: `f2PPPPPtagN` (at most 15 bytes, the kernel's
