@@ -37,6 +37,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Write the frames passing a port (both directions) to a pcap file.
     Capture(CaptureArgs),
+    /// Run a qemu VM from a base image on a switch: a qcow2 overlay per run
+    /// (the base is never written), the serial console to a log file.
+    Vm(VmArgs),
 }
 
 /// Where a client finds a running switch's management socket.
@@ -104,6 +107,49 @@ pub struct CaptureArgs {
     /// Stop after this many frames (default: until Ctrl-C).
     #[arg(short = 'c', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay vm IMAGE`.
+#[derive(Debug, Clone, Args)]
+pub struct VmArgs {
+    /// A disk image (qcow2 or raw) or an image bundle: a directory with
+    /// image.toml.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// The switch's control directory (default: vde_switch's default
+    /// directory).
+    #[arg(short = 's', long = "sock", value_name = "DIR")]
+    pub sock: Option<PathBuf>,
+    /// The VM's name: its directory under STATE_DIR/vms/ (default: the
+    /// image's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The NIC's MAC (default: random 52:54:00:xx:xx:xx).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<MacAddr>,
+    /// Guest memory in MB (default: the bundle's, else 128).
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// KVM or TCG; auto uses KVM only when /dev/kvm opens and the CPU has
+    /// vmx/svm.
+    #[arg(long, value_name = "ACCEL", default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
+    pub accel: String,
+    /// Kernel for direct kernel boot (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (replaces the bundle's).
+    #[arg(long, value_name = "CMDLINE")]
+    pub append: Option<String>,
+    /// Keep the overlay after a clean stop too (it is always kept when the VM
+    /// fails).
+    #[arg(long)]
+    pub keep_overlay: bool,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
