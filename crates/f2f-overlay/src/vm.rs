@@ -119,14 +119,14 @@ pub struct Vm {
 /// switch at the directory, a VM of that name already running.
 pub async fn launch(opts: &VmOptions) -> Result<Vm> {
     let image = resolve_image(opts)?;
-    let name = opts.name.clone().unwrap_or_else(|| default_name(&opts.image));
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&opts.image));
     check_name(&name).map_err(|e| anyhow!("VM name {name:?}: {e}"))?;
     let mac = opts.mac.unwrap_or_else(|| random_mac(rand::random()));
     check_mac(mac).map_err(|e| anyhow!("--mac {e}"))?;
-    let memory = opts
-        .memory
-        .or(image.memory)
-        .unwrap_or(DEFAULT_MEMORY_MB);
+    let memory = opts.memory.or(image.memory).unwrap_or(DEFAULT_MEMORY_MB);
     check_memory(memory).map_err(|e| anyhow!("--memory: {e}"))?;
     let accel = decide_accel(opts.accel)?;
     let ctl = opts.switch_dir.join("ctl");
