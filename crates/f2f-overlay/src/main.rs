@@ -17,7 +17,7 @@ mod ports;
 mod state;
 mod switchd;
 mod sys;
-pub mod vm;
+mod vm;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -188,6 +188,12 @@ fn run_vm(a: VmArgs) -> anyhow::Result<()> {
         let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
         let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
         let vm = vm::launch(&opts).await?;
+        tracing::info!(
+            mac = %vm.mac(),
+            console = %vm.console_path().display(),
+            overlay = %vm.overlay_path().display(),
+            "VM running; Ctrl-C stops it"
+        );
         let stop = async move {
             tokio::select! {
                 _ = term.recv() => "SIGTERM",

@@ -104,7 +104,6 @@ pub enum Ended {
 pub struct Vm {
     name: String,
     mac: MacAddr,
-    accel: AccelDecision,
     switch_dir: PathBuf,
     overlay: PathBuf,
     console: PathBuf,
@@ -203,16 +202,13 @@ pub async fn launch(opts: &VmOptions) -> Result<Vm> {
     info!(
         vm = %name,
         pid = child.id().unwrap_or(0),
-        %mac,
         memory_mb = memory,
-        console = %console.display(),
         "qemu started; {}",
         accel.why
     );
     Ok(Vm {
         name,
         mac,
-        accel,
         switch_dir: opts.switch_dir.clone(),
         overlay,
         console,
@@ -224,11 +220,6 @@ pub async fn launch(opts: &VmOptions) -> Result<Vm> {
 }
 
 impl Vm {
-    /// The VM's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The NIC's MAC.
     pub fn mac(&self) -> MacAddr {
         self.mac
@@ -242,11 +233,6 @@ impl Vm {
     /// The per-run overlay.
     pub fn overlay_path(&self) -> &Path {
         &self.overlay
-    }
-
-    /// The accelerator in use, and why.
-    pub fn accel(&self) -> &AccelDecision {
-        &self.accel
     }
 
     /// Runs until the guest powers off, `stop` resolves (to the reason, e.g.
@@ -535,5 +521,44 @@ impl ConsoleTail {
             let _ = out.write_all(text.replace('\r', "").as_bytes());
             let _ = out.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_tail_takes_whole_lines_and_spots_a_panic() {
+        let dir = std::env::temp_dir().join(format!("f2f-vm-tail-{}", std::process::id()));
+        state::ensure_dir(&dir).unwrap();
+        let log = dir.join("console.log");
+        let mut tail = ConsoleTail::new(&log, false);
+        tail.poll(); // no file yet
+        std::fs::write(&log, "VM-READY ip=1.2.3.4\n[ 1.0] Kernel panic - not sync").unwrap();
+        tail.poll();
+        assert_eq!(tail.panic, None, "half a line is not read yet");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"ing: VFS\n").unwrap();
+        tail.poll();
+        assert_eq!(
+            tail.panic.as_deref(),
+            Some("[ 1.0] Kernel panic - not syncing: VFS")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn finds_tools_on_path_and_stale_pid_files() {
+        assert!(find_on_path("sh").is_some());
+        assert_eq!(find_on_path("no-such-tool-f2f"), None);
+        let dir = std::env::temp_dir().join(format!("f2f-vm-pid-{}", std::process::id()));
+        state::ensure_dir(&dir).unwrap();
+        let pidfile = dir.join("qemu.pid");
+        assert_eq!(running_pid(&pidfile), None);
+        // our own pid runs, but not qemu: a stale file from another program
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(running_pid(&pidfile), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
