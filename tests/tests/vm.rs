@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use f2f_e2e::dhcp::{bare_tap, udhcpc, BUSYBOX};
 use f2f_e2e::netns::assert_pings;
-use f2f_e2e::proc::{Child, Spawn};
+use f2f_e2e::proc::{cpu_secs, rss_kib, Child, Spawn};
 use f2f_e2e::tools::{
     f2f_bin, require_f2f, require_root, require_tool, QEMU, QEMU_IMG, VDE_PLUG2TAP,
 };
@@ -335,4 +335,67 @@ fn failures_name_their_cause_and_leave_the_other_vm_running() {
         "{status:?}: {err}"
     );
     assert!(!alive(qemu), "qemu {qemu} still runs without its switch");
+}
+
+/// Benchmark (BENCHMARKS.md, "VMs (issue 9)"): two VMs from the slave bundle started at once on
+/// our switch serving DHCP; time from `f2f-overlay vm` start to each `VM-READY` line (lease
+/// configured), the switch's resident memory and CPU before, once both are leased, and over
+/// an idle minute with both running; the launchers' and qemus' own memory for scale. Run with
+/// `cargo test --release -p f2f-e2e --test vm -- --ignored --nocapture vm_boot_to_lease_and_overhead`.
+#[test]
+#[ignore = "benchmark: run by hand, see BENCHMARKS.md"]
+fn vm_boot_to_lease_and_overhead() {
+    require!(tools());
+    let Some(bundles) = image_bundles() else {
+        return;
+    };
+    let slave = bundles.join("slave");
+    let tmp = TempDir::new("vmbench");
+    let sw = dhcp_switch(&tmp, "10.223.0");
+    let state = tmp.join("state");
+    let pid = sw.child.pid();
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss0, cpu0) = (rss_kib(pid), cpu_secs(pid));
+    let t0 = Instant::now();
+    let mut vms: Vec<VmProc> = ["v1", "v2"]
+        .iter()
+        .map(|n| VmProc::start(&slave, &sw.dir, &state, n, &[], tmp.path()))
+        .collect();
+    for vm in &mut vms {
+        let ready = vm.wait_ready();
+        eprintln!(
+            "{}: start -> VM-READY {:.2} s (guest uptime {} s)",
+            vm.child.name(),
+            t0.elapsed().as_secs_f64(),
+            field(&ready, "uptime").unwrap_or("?")
+        );
+    }
+    let (rss1, cpu1) = (rss_kib(pid), cpu_secs(pid));
+    let idle = Duration::from_secs(60);
+    std::thread::sleep(idle);
+    let (rss2, cpu2) = (rss_kib(pid), cpu_secs(pid));
+    eprintln!(
+        "switch RSS: {rss0} KiB alone, {rss1} KiB with 2 VMs leased, {rss2} KiB after {idle:?} idle \
+         ({:+.0} KiB per VM)",
+        (rss2 as f64 - rss0 as f64) / 2.0
+    );
+    eprintln!(
+        "switch CPU: {:.3} s for both boots and leases ({:.3} s per VM); {:.3} % of a core per idle VM",
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / 2.0,
+        (cpu2 - cpu1) / idle.as_secs_f64() / 2.0 * 100.0
+    );
+    for vm in &mut vms {
+        let launcher = vm.child.pid();
+        let qemu = vm.qemu_pid().expect("qemu pid") as u32;
+        eprintln!(
+            "{}: launcher RSS {} KiB, CPU {:.3} s; qemu RSS {} KiB, CPU {:.1} s",
+            vm.child.name(),
+            rss_kib(launcher),
+            cpu_secs(launcher),
+            rss_kib(qemu),
+            cpu_secs(qemu)
+        );
+        assert!(vm.child.is_running());
+    }
 }
