@@ -245,6 +245,19 @@ pub enum AccelChoice {
     Tcg,
 }
 
+impl std::str::FromStr for AccelChoice {
+    type Err = String;
+    /// `auto`, `kvm` or `tcg`.
+    fn from_str(s: &str) -> Result<AccelChoice, String> {
+        match s {
+            "auto" => Ok(AccelChoice::Auto),
+            "kvm" => Ok(AccelChoice::Kvm),
+            "tcg" => Ok(AccelChoice::Tcg),
+            other => Err(format!("{other:?} is not auto, kvm or tcg")),
+        }
+    }
+}
+
 /// How qemu runs the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {
@@ -533,6 +546,8 @@ mod tests {
         assert!(choose_accel(AccelChoice::Kvm, no_dev(), CPU_VMX).is_err());
         let d = choose_accel(AccelChoice::Tcg, ok(), CPU_VMX).unwrap();
         assert_eq!(d.accel, Accel::Tcg);
+        assert_eq!("kvm".parse(), Ok(AccelChoice::Kvm));
+        assert!("KVM".parse::<AccelChoice>().is_err());
     }
 
     #[test]

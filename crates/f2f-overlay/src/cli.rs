@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use f2f_core::dhcp::{IpRange, Ipv4Net, Reservation};
 use f2f_core::mac::MacAddr;
+use f2f_core::vm::AccelChoice;
 
 /// A drop-in vde_switch and friend-to-friend Ethernet overlay.
 #[derive(Debug, Parser)]
@@ -135,8 +136,8 @@ pub struct VmArgs {
     pub memory: Option<u32>,
     /// KVM or TCG; auto uses KVM only when /dev/kvm opens and the CPU has
     /// vmx/svm.
-    #[arg(long, value_name = "ACCEL", default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
-    pub accel: String,
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto")]
+    pub accel: AccelChoice,
     /// Kernel for direct kernel boot (overrides the bundle's).
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
@@ -512,6 +513,45 @@ mod tests {
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
         let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
         assert!(rc.args.refuse_unsupported().is_ok());
+    }
+
+    #[test]
+    fn vm_arguments() {
+        let c = Cli::try_parse_from([
+            "f2f-overlay",
+            "vm",
+            "/img/master",
+            "-s",
+            "/tmp/sw",
+            "--name",
+            "m1",
+            "--mac",
+            "52:54:00:00:00:01",
+            "--memory",
+            "96",
+            "--accel",
+            "tcg",
+            "--append",
+            "console=ttyS0 tvm_sweep=4",
+        ])
+        .unwrap();
+        let Some(Command::Vm(a)) = c.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(a.image.to_str(), Some("/img/master"));
+        assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!((a.name.as_deref(), a.memory), (Some("m1"), Some(96)));
+        assert_eq!(a.mac.unwrap().to_string(), "52:54:00:00:00:01");
+        assert_eq!(a.accel, AccelChoice::Tcg);
+        assert_eq!(a.append.as_deref(), Some("console=ttyS0 tvm_sweep=4"));
+        let d = Cli::try_parse_from(["f2f-overlay", "vm", "img"]).unwrap();
+        let Some(Command::Vm(d)) = d.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(d.accel, AccelChoice::Auto);
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--accel", "hvf"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--mac", "zz"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm"]).is_err());
     }
 
     #[test]

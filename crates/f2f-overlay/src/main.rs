@@ -158,17 +158,12 @@ fn run_plug(
 /// Ctrl-C/SIGTERM/SIGHUP, the switch goes away (an error: exit status 1), or
 /// the VM fails.
 fn run_vm(a: VmArgs) -> anyhow::Result<()> {
-    use f2f_core::vm::AccelChoice;
     use tokio::signal::unix::{signal, SignalKind};
     logging::init(a.common.log_level.as_deref(), false);
     let opts = vm::VmOptions {
         switch_dir: a.sock.clone().unwrap_or_else(switchd::default_ctl_dir),
         state_dir: state::state_dir(a.common.state_dir.as_deref()),
-        accel: match a.accel.as_str() {
-            "kvm" => AccelChoice::Kvm,
-            "tcg" => AccelChoice::Tcg,
-            _ => AccelChoice::Auto,
-        },
+        accel: a.accel,
         image: a.image,
         name: a.name,
         mac: a.mac,
