@@ -294,7 +294,11 @@ pub fn switch_ops(data: &[u8]) {
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
         let per_port: usize = (0..16).map(|p| sw.fdb().port_len(p)).sum();
-        assert_eq!(per_port, sw.fdb().len(), "per-port counts disagree with the table");
+        assert_eq!(
+            per_port,
+            sw.fdb().len(),
+            "per-port counts disagree with the table"
+        );
         while let Some(b) = sw.poll_transmit() {
             assert!(
                 sw.port(b.port).is_some_and(|p| p.is_active()),
