@@ -78,15 +78,7 @@ fn assert_forwards(sw: &Switch) {
 fn attached(prog: &Path, args: &[&str], dir: &Path, name: &str, tmp: &TempDir) -> Child {
     let mut cmd = Command::new(prog);
     cmd.args(args).arg(dir);
-    Child::spawn(
-        name,
-        cmd,
-        tmp.path(),
-        Spawn {
-            keep_stdin_open: true,
-            own_group: false,
-        },
-    )
+    Child::spawn(name, cmd, tmp.path(), Spawn::STDIN_OPEN)
 }
 
 /// `kill -9` of the switch with a raw client, the real `vde_plug` and `f2f-overlay plug`

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use f2f_e2e::mgmt::parse_stats;
 use f2f_e2e::netns::{assert_pings, ping};
-use f2f_e2e::proc::Spawn;
+use f2f_e2e::proc::{memory_kib, Spawn};
 use f2f_e2e::tools::{f2f_bin, require_root, require_tool, VDE_PLUG, VDE_PLUG2TAP};
 use f2f_e2e::users::{TestGroup, TestUser};
 use f2f_e2e::vde::{ctl_connect, frame, mac, BROADCAST};
@@ -20,20 +20,6 @@ use f2f_e2e::{
 use serde_json::Value;
 
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// `VmRSS` and `VmHWM` of `pid` in KiB, from /proc/PID/status.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 /// The switch's `status/json` document.
 fn status_json(sw: &Switch) -> Value {
@@ -395,15 +381,7 @@ fn plug_as(
 ) -> Child {
     let mut cmd = user.run(prog);
     cmd.args(args);
-    Child::spawn(
-        name,
-        cmd,
-        tmp.path(),
-        Spawn {
-            keep_stdin_open: true,
-            own_group: false,
-        },
-    )
+    Child::spawn(name, cmd, tmp.path(), Spawn::STDIN_OPEN)
 }
 
 /// `-m 0660 -g G --mgmtmode 0660 --mgmtgroup G`: the control directory, control socket and

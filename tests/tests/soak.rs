@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use f2f_e2e::dhcp::dora;
 use f2f_e2e::netns::{assert_pings, iperf3, unique_tap_name};
-use f2f_e2e::proc::Spawn;
+use f2f_e2e::proc::{memory_kib, open_fds, Spawn};
 use f2f_e2e::tools::{require_root, require_tool, system_tool, VDE_PLUG, VDE_PLUG2TAP};
 use f2f_e2e::{require, wait_for, Child, Netns, RawClient, Switch, SwitchKind, TapHost, TempDir};
 
@@ -34,22 +34,6 @@ fn soak_seconds() -> u64 {
         .unwrap_or(40)
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn churn_mac(n: u8) -> [u8; 6] {
     [0x02, 0x50, 0xa4, 0x00, 0x00, n]
 }
@@ -64,10 +48,7 @@ fn plug_in_and_out(dir: &Path, sw: &Switch, tmp: &TempDir, n: u64) {
         &format!("soak-plug-{}", n % 4),
         cmd,
         tmp.path(),
-        Spawn {
-            keep_stdin_open: true,
-            own_group: false,
-        },
+        Spawn::STDIN_OPEN,
     );
     wait_for(SETTLE, "vde_plug attached", || descr_count(sw) > before);
     plug.stop();
@@ -141,7 +122,7 @@ fn soak_iperf3_with_client_churn() {
         let mut next_sample = Instant::now();
         while Instant::now() < deadline {
             if Instant::now() >= next_sample {
-                samples.push((started.elapsed().as_secs_f64(), vm_rss_kib(pid)));
+                samples.push((started.elapsed().as_secs_f64(), memory_kib(pid).0));
                 next_sample += Duration::from_secs(1);
             }
             // A DHCP client comes, gets its address, and goes.
