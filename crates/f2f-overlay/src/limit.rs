@@ -14,7 +14,8 @@ use tracing::warn;
 /// A cap on how many sessions of one kind run at once.
 #[derive(Debug)]
 pub struct Limit {
-    /// What is limited, for the log line ("management console sessions").
+    /// What is limited, for the log line ("management console sessions
+    /// open").
     what: &'static str,
     /// A hint for the log line ("raise it with --max-consoles").
     hint: &'static str,
@@ -54,8 +55,7 @@ impl Limit {
                     warn!(
                         limit = self.max,
                         refused_total = refused,
-                        "limit reached: {} {} already open; refusing new ones until one \
-                         ends ({})",
+                        "limit reached: {} {}; refusing new ones until one ends ({})",
                         self.max,
                         self.what,
                         self.hint

@@ -92,7 +92,7 @@ impl Console {
     ) -> Arc<Console> {
         Arc::new(Console {
             sessions: Limit::new(
-                "management console sessions",
+                "management console sessions open",
                 "raise it with --max-consoles",
                 max_sessions,
             ),
