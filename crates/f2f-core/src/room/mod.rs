@@ -67,6 +67,7 @@ pub mod pool;
 pub mod wiring;
 
 mod machine;
+mod master;
 
 pub use self::machine::Room;
 pub use self::message::{
