@@ -68,6 +68,8 @@ pub mod wiring;
 
 mod machine;
 mod master;
+#[cfg(any(test, fuzzing, feature = "fuzzing"))]
+pub(crate) mod sim;
 
 pub use self::machine::Room;
 pub use self::message::{
