@@ -726,3 +726,45 @@ fn messages_round_trip_and_read_like_json() {
     let short_key = text.replace(&"ab".repeat(32), "abcd");
     assert!(message::parse(&short_key).is_err());
 }
+
+#[test]
+fn status_shows_roles_grants_and_links_per_peer() {
+    let mut net = room_of_four(Topology::Star);
+    let now = net.muc.now;
+    net.node("m").handle_link(now, "a", LinkEvent::Established);
+    let snapshot = crate::status::Snapshot {
+        room: Some(net.status("m")),
+        ..Default::default()
+    };
+    let text = snapshot.render_text();
+    assert!(
+        text.contains("Room: lan@conference.localhost as m (master), master m\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  grant: 192.168.254.0/24 star MACs 52:54:"),
+        "{text}"
+    );
+    assert!(text.contains(", serves DHCP\n"), "{text}");
+    assert!(
+        text.contains("  a (a@localhost/f2f, none) member: tcp up\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  b (b@localhost/f2f, none) member: tcp pending\n"),
+        "{text}"
+    );
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: crate::status::Snapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.room, snapshot.room);
+    // A member sees the master's link with the endpoint it dials.
+    let text = crate::status::Snapshot {
+        room: Some(net.status("a")),
+        ..Default::default()
+    }
+    .render_text();
+    assert!(
+        text.contains("  m (-, owner) master: tcp to 127.0.0.1:7109 pending\n"),
+        "{text}"
+    );
+}
