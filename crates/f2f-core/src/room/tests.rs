@@ -768,3 +768,28 @@ fn status_shows_roles_grants_and_links_per_peer() {
         "{text}"
     );
 }
+
+#[test]
+fn a_member_back_from_a_reconnect_drops_peers_that_left_meanwhile() {
+    let mut net = room_of_four(Topology::Mesh);
+    let macs = net.macs("a");
+    // a's stream resets: it is out of the room, and the others see it leave.
+    let mut a = net.muc.nodes.remove("a").unwrap();
+    a.handle_presence(net.muc.now, Presence::Unavailable { nick: "a".into() });
+    while let Some(action) = a.poll_action() {
+        net.record.observe("a", &action);
+    }
+    assert_eq!(net.record.links["a"].len(), 3, "links stay while out");
+    let record = &mut net.record;
+    net.muc.kill("a", &mut |n, x| record.observe(n, x));
+    net.kill("b");
+    let record = &mut net.record;
+    net.muc
+        .enter("a", Some(a), &mut |n, x| record.observe(n, x));
+    assert!(net.record.seen["a"].iter().any(
+        |x| matches!(x, Action::LinkDown { peer, reason } if peer == "b" && reason.contains("while we were out"))
+    ));
+    assert_eq!(net.edges(), edges(&[("a", "c"), ("a", "m"), ("c", "m")]));
+    assert_eq!(net.macs("a"), macs);
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
+}
