@@ -12,6 +12,11 @@
 //! - memory is bounded by the capacity, never by traffic: the eviction queue
 //!   is compacted when stale records make it twice the size of the table.
 //!
+//! Debug output (vde_switch's `hash/+` and `hash/-`): while a journal is on
+//! ([`Fdb::set_journal`]) every new and every removed entry is recorded, at
+//! most [`JOURNAL_LIMIT`] waiting, for the switch to drain
+//! ([`Fdb::take_change`]). Off (the default), it costs one branch.
+//!
 //! The hasher state comes from the shell (a fixed hash invites hash flooding by
 //! anyone who can pick source MACs), so this module never touches randomness.
 //! The defaults are vde_switch's (`hash/showinfo`): expire 100 s, GC every 2 s,
@@ -35,6 +40,38 @@ pub const DEFAULT_CAPACITY: usize = 65536;
 
 /// A VLAN id, 0..=4095 (0 is the default untagged VLAN, as in vde_switch).
 pub type Vlan = u16;
+
+/// Most changes the journal holds; newer ones are dropped until drained.
+pub const JOURNAL_LIMIT: usize = 1024;
+
+/// An entry appearing or going, as recorded by the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new entry (not a refresh, not a move).
+    Added(Key, PortId),
+    /// An entry removed: expired, flushed, evicted or cleared.
+    Removed(Key, PortId),
+}
+
+/// Which changes the journal records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Journal {
+    added: bool,
+    removed: bool,
+    changes: VecDeque<Change>,
+}
+
+impl Journal {
+    fn record(&mut self, change: Change) {
+        let wanted = match change {
+            Change::Added(..) => self.added,
+            Change::Removed(..) => self.removed,
+        };
+        if wanted && self.changes.len() < JOURNAL_LIMIT {
+            self.changes.push_back(change);
+        }
+    }
+}
 
 /// The table key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,6 +153,7 @@ pub struct Fdb<S> {
     order: VecDeque<(Key, u64)>,
     next_stamp: u64,
     hasher: S,
+    journal: Journal,
 }
 
 impl<S: BuildHasher + Clone> Fdb<S> {
@@ -127,7 +165,47 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             order: VecDeque::new(),
             next_stamp: 0,
             hasher,
+            journal: Journal::default(),
         }
+    }
+
+    /// Record new entries (`added`) and removed ones (`removed`) for
+    /// [`Fdb::take_change`]; turning a kind off forgets what waits.
+    pub fn set_journal(&mut self, added: bool, removed: bool) {
+        self.journal.added = added;
+        self.journal.removed = removed;
+        if !added || !removed {
+            self.journal.changes.retain(|c| match c {
+                Change::Added(..) => added,
+                Change::Removed(..) => removed,
+            });
+        }
+    }
+
+    /// The oldest recorded change not yet taken.
+    pub fn take_change(&mut self) -> Option<Change> {
+        self.journal.changes.pop_front()
+    }
+
+    /// Whether recorded changes wait.
+    pub fn has_changes(&self) -> bool {
+        !self.journal.changes.is_empty()
+    }
+
+    /// Keep the entries `keep` accepts; returns how many went.
+    fn retain_logged(&mut self, mut keep: impl FnMut(&Key, &Entry) -> bool) -> usize {
+        let before = self.map.len();
+        let journal = &mut self.journal;
+        let logging = journal.removed;
+        self.map.retain(|k, e| {
+            let kept = keep(k, e);
+            if !kept && logging {
+                journal.record(Change::Removed(*k, e.port));
+            }
+            kept
+        });
+        self.compact_if_needed();
+        before - self.map.len()
     }
 
     /// The table's configuration.
@@ -198,48 +276,35 @@ impl<S: BuildHasher + Clone> Fdb<S> {
         );
         self.order.push_back((key, stamp));
         self.compact_if_needed();
+        self.journal.record(Change::Added(key, port));
         Learned::New { evicted }
     }
 
     /// Drop entries not seen for the expire time; returns how many went.
     pub fn collect_garbage(&mut self, now: Instant) -> usize {
         let expire = self.config.expire;
-        let before = self.map.len();
-        self.map
-            .retain(|_, e| now.saturating_duration_since(e.last_seen) < expire);
-        let removed = before - self.map.len();
-        self.compact_if_needed();
-        removed
+        self.retain_logged(|_, e| now.saturating_duration_since(e.last_seen) < expire)
     }
 
     /// Forget every address learned on `port` (it went away).
     pub fn flush_port(&mut self, port: PortId) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, e| e.port != port);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.retain_logged(|_, e| e.port != port)
     }
 
     /// Forget every address learned in `vlan` (topology change).
     pub fn flush_vlan(&mut self, vlan: Vlan) -> usize {
-        let before = self.map.len();
-        self.map.retain(|k, _| k.vlan != vlan);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.retain_logged(|k, _| k.vlan != vlan)
     }
 
     /// Forget every address learned on `port` in `vlan` (the port left the
     /// VLAN).
     pub fn flush_port_vlan(&mut self, port: PortId, vlan: Vlan) -> usize {
-        let before = self.map.len();
-        self.map.retain(|k, e| e.port != port || k.vlan != vlan);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.retain_logged(|k, e| e.port != port || k.vlan != vlan)
     }
 
     /// Forget everything.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.retain_logged(|_, _| false);
         self.order.clear();
     }
 
@@ -315,7 +380,9 @@ impl<S: BuildHasher + Clone> Fdb<S> {
                 self.order.push_back((key, new_stamp));
                 continue;
             }
-            self.map.remove(&key);
+            if let Some(gone) = self.map.remove(&key) {
+                self.journal.record(Change::Removed(key, gone.port));
+            }
             return Some(key);
         }
         None
@@ -464,5 +531,35 @@ mod tests {
         assert_eq!(f.iter(t(0)).count(), 1);
         f.set_capacity(0);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn journal_records_new_and_removed_entries_only_when_on() {
+        let mut f = table(2);
+        f.learn(t(0), 0, mac(1), 1);
+        assert!(!f.has_changes(), "journal off by default");
+        f.set_journal(true, true);
+        f.learn(t(0), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(3), 3);
+        f.flush_port(3);
+        let k = |n, vlan| Key { vlan, mac: mac(n) };
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(
+            got,
+            [
+                Change::Added(k(2, 0), 2),
+                Change::Removed(k(1, 0), 1),
+                Change::Added(k(3, 0), 3),
+                Change::Removed(k(3, 0), 3),
+            ]
+        );
+        f.set_journal(false, true);
+        f.learn(t(2), 0, mac(4), 4);
+        f.collect_garbage(t(500));
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.contains(&Change::Removed(k(2, 0), 2)));
+        assert!(got.contains(&Change::Removed(k(4, 0), 4)));
     }
 }
