@@ -10,6 +10,7 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+mod debugout;
 mod logging;
 mod mgmt;
 mod plug;
