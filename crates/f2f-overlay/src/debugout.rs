@@ -147,3 +147,67 @@ impl Drop for DebugFeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::datapath::mac_table_hasher;
+    use f2f_core::switch::{AttachRequest, Endpoint, PortRequest, Switch, SwitchConfig};
+
+    fn datapath() -> Arc<Datapath> {
+        let config = SwitchConfig {
+            numports: 4000,
+            ..SwitchConfig::default()
+        };
+        Arc::new(Datapath::new(
+            Switch::new(config, mac_table_hasher()),
+            Clock::start(),
+        ))
+    }
+
+    fn attach(dp: &Datapath, id: u32) {
+        dp.lock()
+            .attach(AttachRequest {
+                port: PortRequest::Any,
+                endpoint: Endpoint {
+                    id,
+                    module: "unix prog",
+                    description: String::new(),
+                    user: 0,
+                },
+                groups: vec![],
+            })
+            .expect("attach");
+    }
+
+    #[test]
+    fn a_console_that_does_not_read_loses_lines_not_time() {
+        let dp = datapath();
+        let mut slow = DebugFeed::new(Arc::clone(&dp));
+        slow.set_mask(u16::MAX);
+        let mut picky = DebugFeed::new(Arc::clone(&dp));
+        picky.set_mask(f2f_core::switch::Category::PortNew.bit());
+        for id in 0..3000 {
+            attach(&dp, id);
+        }
+        let mut got = 0;
+        while slow.try_next_line().is_some() {
+            got += 1;
+        }
+        assert_eq!(got, SESSION_QUEUE, "the queue is bounded");
+        assert_eq!(
+            picky.try_next_line().as_deref(),
+            Some("3021 port/+ 01\n"),
+            "each session gets only its categories"
+        );
+        assert_eq!(picky.try_next_line().as_deref(), Some("3021 port/+ 02\n"));
+        drop(slow);
+        drop(picky);
+        attach(&dp, 5000);
+        assert!(
+            !dp.lock().has_debug_events(),
+            "nothing is recorded once nobody listens"
+        );
+    }
+}
