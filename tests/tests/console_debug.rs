@@ -72,7 +72,8 @@ fn debug_transcript(kind: SwitchKind) -> Vec<String> {
     let mut plug = Child::spawn("plug", cmd, tmp.path(), how);
     let f = frame(BROADCAST, mac(1), 60, 1);
     let len = u16::try_from(f.len()).expect("short frame").to_be_bytes();
-    plug.write_stdin(&[&len[..], &f].concat()).expect("write frame");
+    plug.write_stdin(&[&len[..], &f].concat())
+        .expect("write frame");
     got.extend(lines_until(&mut console, "hash/+"));
     plug.close_stdin();
     got.extend(lines_until(&mut console, "hash/-"));

@@ -520,7 +520,7 @@ fn debug_and_plugin_menus() {
         "plugin/add /usr/lib/vde2/plugins/pdump.so",
     ] {
         let r = run(&mut sw, pdump);
-        assert!(r.contains("use port/capture N (f2f-overlay capture PORT FILE)\n.\n1095 Operation not supported\n"), "{r}");
+        assert!(r.contains("use port/capture N (f2f-overlay capture -s DIR PORT FILE)\n.\n1095 Operation not supported\n"), "{r}");
     }
     assert_eq!(run(&mut sw, "plugin/add"), status("1022 Invalid argument"));
     assert_eq!(

@@ -149,15 +149,15 @@ pub(super) fn plugin_list(_arg: &str) -> Reply {
 const PLUGINS: &[(&str, &str)] = &[
     (
         "dump",
-        "dump prints packets as hex: use port/capture N (f2f-overlay capture PORT - | tcpdump -r - -xx)",
+        "dump prints packets as hex: use port/capture N (f2f-overlay capture -s DIR PORT - | tcpdump -r - -xx)",
     ),
     (
         "pdump",
-        "pdump writes a pcap file: use port/capture N (f2f-overlay capture PORT FILE)",
+        "pdump writes a pcap file: use port/capture N (f2f-overlay capture -s DIR PORT FILE)",
     ),
     (
         "iplog",
-        "iplog logs the IP addresses seen per port: use f2f-overlay capture PORT - | tcpdump -r - -n arp or ip",
+        "iplog logs the IP addresses seen per port: use f2f-overlay capture -s DIR PORT - | tcpdump -r - -n arp or ip",
     ),
 ];
 
