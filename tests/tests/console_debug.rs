@@ -3,7 +3,8 @@
 //! `vde_plug` attaching, sending a frame and leaving (`port/+`, `port/ep/+`, `port/descr`,
 //! `hash/+`, `port/ep/-`, `port/-`, `hash/-`) and, with `-F`, a cable to a spanning-tree
 //! neighbour coming and going (`fstp/+`, `fstp/root`, `fstp/status`, `fstp/-`). Only file
-//! descriptor numbers and pids are masked.
+//! descriptor numbers and pids are masked. A subscribed console that never reads does not
+//! hold up forwarding.
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use f2f_e2e::peers::dpipe_cable;
 use f2f_e2e::proc::{Child, Spawn};
 use f2f_e2e::tools::{require_real_vde, VDE_PLUG};
 use f2f_e2e::vde::{frame, mac, BROADCAST};
-use f2f_e2e::{require, Switch, SwitchKind, TempDir};
+use f2f_e2e::{require, RawClient, Switch, SwitchKind, TempDir};
 
 /// The switch under test; above the neighbour's, so the neighbour is the root.
 const SWITCH_MAC: &str = "00:ff:12:34:56:78";
@@ -114,4 +115,41 @@ fn same_debug_lines_as_vde_switch() {
     ];
     assert_eq!(real, expected, "the real vde_switch changed its mind");
     assert_eq!(ours, real, "ours differs from vde_switch");
+}
+
+/// A console subscribed to everything that never reads while 3000 new source addresses pass
+/// (a `hash/+` line each, far more than its queue holds): every frame still crosses at once,
+/// and the console still answers afterwards.
+#[test]
+fn a_console_that_never_reads_does_not_hold_up_forwarding() {
+    require!(SwitchKind::Ours.available());
+    let tmp = TempDir::new("debug-flood");
+    let sw = Switch::start(SwitchKind::Ours, &tmp, "sw", &[]);
+    let mut console = sw.console();
+    assert_eq!(console.cmd("debug/add").expect("debug/add").code, 1000);
+    let a = RawClient::attach(&sw.dir, 0, "sender").expect("attach a");
+    let b = RawClient::attach(&sw.dir, 0, "receiver").expect("attach b");
+    for i in 0..3000u32 {
+        let [_, x, y, z] = i.to_be_bytes();
+        let src = [0x02, 0x10, 0, x, y, z];
+        a.send(&frame(BROADCAST, src, 60, 1));
+        let got = b.recv_matching(Duration::from_secs(2), |f| f[6..12] == src);
+        assert!(got.is_some(), "frame {i} did not cross");
+    }
+    let reply = console
+        .cmd("port/showinfo")
+        .expect("the console still answers");
+    assert!(
+        reply
+            .raw
+            .ends_with("Numports=32\nHUB=false\ncounters=true\n.\n1000 Success\n\nvde$ "),
+        "the reply comes after the waiting debug lines: {:?}",
+        reply.raw.get(reply.raw.len().saturating_sub(200)..)
+    );
+    assert!(
+        reply
+            .raw
+            .contains("3011 hash/+ 02:10:00:00:00:00 VLAN 00:00"),
+        "the first lines were kept"
+    );
 }
