@@ -125,14 +125,17 @@ enum SwitchOp {
         vlan: u8,
     },
     Console(u8),
+    /// Subscribe to the debug categories in this mask.
+    Debug(u16),
 }
 
 /// Drives the switch with arbitrary operation sequences and checks its
 /// invariants after every step: a frame never goes back out of its ingress
 /// port, only to active ports, at most once per port, never out of (nor in
 /// through) a port the spanning tree keeps discarding, a BPDU is never
-/// forwarded while FSTP is on, every BPDU the switch writes parses, and the
-/// MAC table never exceeds its capacity.
+/// forwarded while FSTP is on, every BPDU the switch writes parses, the
+/// MAC table never exceeds its capacity, and debug events come only for the
+/// categories subscribed to, each printed as one `3TTT path` line.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
     use crate::switch::{rewrite_frame, AttachRequest, Endpoint, PortRequest, Rewrite};
@@ -146,6 +149,7 @@ pub fn switch_ops(data: &[u8]) {
     let mut now = Instant::ZERO;
     let mut out = Vec::new();
     let mut next_id = 0u32;
+    let mut debug_mask = 0u16;
     let commands = [
         "vlan/create 5",
         "port/sethub 0",
@@ -288,6 +292,18 @@ pub fn switch_ops(data: &[u8]) {
                     .unwrap_or("");
                 let _ = crate::console::execute(&mut sw, &FuzzHost, line);
             }
+            SwitchOp::Debug(mask) => {
+                debug_mask = mask;
+                sw.set_debug_mask(mask);
+            }
+        }
+        while let Some(event) = sw.poll_debug_event() {
+            let c = event.category();
+            assert!(debug_mask & c.bit() != 0, "unsubscribed event {event:?}");
+            let line = crate::console::render_debug(&event);
+            let head = format!("3{:03o} {} ", c.tag(), c.path());
+            assert!(line.starts_with(&head), "{line:?}");
+            assert_eq!(line.matches('\n').count(), 1, "{line:?}");
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
         while let Some(b) = sw.poll_transmit() {
