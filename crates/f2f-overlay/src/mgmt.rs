@@ -45,10 +45,15 @@ use tracing::{debug, warn};
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
 use crate::debugout::DebugFeed;
+use crate::limit::Limit;
 use crate::ports::dhcp::DhcpPort;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
+/// Default for `--max-consoles`: management sessions open at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// What a client over `--max-consoles` reads before its connection closes.
+const REFUSED: &[u8] = b"too many management console sessions are open; try again later\n";
 /// Most bytes one read of a session takes (vde_switch reads 128).
 pub const READ_CHUNK: usize = 4096;
 /// Largest script `load` and `-f` read.
@@ -76,11 +81,12 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
+    sessions: Limit,
 }
 
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
-    /// `shutdown` command.
+    /// `shutdown` command; at most `max_sessions` socket sessions at once.
     pub fn new(
         datapath: Arc<Datapath>,
         vde: Arc<VdeServer>,
@@ -88,8 +94,14 @@ impl Console {
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
         dhcp: Option<Arc<DhcpPort>>,
+        max_sessions: usize,
     ) -> Arc<Console> {
         Arc::new(Console {
+            sessions: Limit::new(
+                "management console sessions open",
+                "raise it with --max-consoles",
+                max_sessions,
+            ),
             dhcp,
             datapath,
             vde,
@@ -123,11 +135,17 @@ impl Console {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(slot) = self.sessions.try_enter() else {
+                        // The socket buffer takes this short note without blocking.
+                        let _ = stream.try_write(REFUSED);
+                        continue;
+                    };
                     let me = Arc::clone(&self);
                     tokio::spawn(async move {
                         if let Err(err) = me.session(stream).await {
                             debug!(%err, "management session ended");
                         }
+                        drop(slot);
                     });
                 }
                 Err(err) => {

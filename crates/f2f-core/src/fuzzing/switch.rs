@@ -134,8 +134,10 @@ enum SwitchOp {
 /// port, only to active ports, at most once per port, never out of (nor in
 /// through) a port the spanning tree keeps discarding, a BPDU is never
 /// forwarded while FSTP is on, every BPDU the switch writes parses, the
-/// MAC table never exceeds its capacity, and debug events come only for the
-/// categories subscribed to, each printed as one `3TTT path` line.
+/// MAC table never exceeds its capacity, its per-port counts (port
+/// security, `hash/setportmax`) always add up to its size, and debug events
+/// come only for the categories subscribed to, each printed as one
+/// `3TTT path` line.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
     use crate::switch::{rewrite_frame, AttachRequest, Endpoint, PortRequest, Rewrite};
@@ -170,6 +172,8 @@ pub fn switch_ops(data: &[u8]) {
         "hash/setexpire 1",
         "hash/setminper 0",
         "port/setvlan 3 4095",
+        "hash/setportmax 3",
+        "hash/setportmax 0",
     ];
     // `arbitrary` keeps producing values from an exhausted input, so stop at
     // its end (and after a bounded number of steps).
@@ -306,6 +310,12 @@ pub fn switch_ops(data: &[u8]) {
             assert_eq!(line.matches('\n').count(), 1, "{line:?}");
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
+        let per_port: usize = (0..16).map(|p| sw.fdb().port_len(p)).sum();
+        assert_eq!(
+            per_port,
+            sw.fdb().len(),
+            "per-port counts disagree with the table"
+        );
         while let Some(b) = sw.poll_transmit() {
             assert!(
                 sw.port(b.port).is_some_and(|p| p.is_active()),
