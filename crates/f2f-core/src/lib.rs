@@ -19,6 +19,7 @@
 //! - [`capture`]: pcap files and the capture stream of `port/capture`.
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
+//! - [`link`]: the encrypted session of a switch-to-switch TCP link.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod link;
 pub mod mac;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
