@@ -37,6 +37,20 @@ pub enum Command {
     Status(StatusArgs),
     /// Write the frames passing a port (both directions) to a pcap file.
     Capture(CaptureArgs),
+    /// Write a new network key for links (`--key FILE`): 32 random bytes,
+    /// base64, mode 0600; never overwrites.
+    Keygen(KeygenArgs),
+}
+
+/// `f2f-overlay keygen FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// The key file to create.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Where a client finds a running switch's management socket.
@@ -182,6 +196,17 @@ pub struct SwitchArgs {
     /// big-endian length framing); each connection is a port.
     #[arg(long = "stream-listen", value_name = "PATH")]
     pub stream_listen: Option<PathBuf>,
+    /// Accept links from other switches on this TCP address (e.g.
+    /// 0.0.0.0:7000); needs --key.
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Dial a link to the switch listening there, and keep it up
+    /// (repeatable; host names are resolved at each attempt); needs --key.
+    #[arg(long = "connect", value_name = "HOST:PORT")]
+    pub connect: Vec<String>,
+    /// The network key links must prove (made by `f2f-overlay keygen`).
+    #[arg(long = "key", value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Number of debug clients (accepted; debug output is not supported yet).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,

@@ -10,6 +10,7 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+mod keys;
 mod logging;
 mod mgmt;
 mod plug;
@@ -64,6 +65,10 @@ fn main() -> ExitCode {
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
+            }
+            Some(Command::Keygen(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                keys::keygen(&a.file)
             }
             Some(Command::Capture(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);

@@ -40,6 +40,7 @@ use tracing::{debug, warn};
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
 use crate::ports::dhcp::DhcpPort;
+use crate::ports::link::Links;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
@@ -65,6 +66,7 @@ pub enum ScriptMode {
 #[derive(Debug)]
 pub struct Console {
     datapath: Arc<Datapath>,
+    links: Arc<Links>,
     vde: Arc<VdeServer>,
     mgmt: Option<(PathBuf, u32)>,
     ctl: (PathBuf, u32),
@@ -77,6 +79,7 @@ impl Console {
     /// `shutdown` command.
     pub fn new(
         datapath: Arc<Datapath>,
+        links: Arc<Links>,
         vde: Arc<VdeServer>,
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
@@ -86,6 +89,7 @@ impl Console {
         Arc::new(Console {
             dhcp,
             datapath,
+            links,
             vde,
             mgmt,
             ctl,
@@ -102,6 +106,7 @@ impl Console {
             let mut snapshot = Snapshot::new(&sw, &host, self.datapath.now());
             drop(sw);
             snapshot.captures = self.datapath.captures().stats();
+            snapshot.links = self.links.statuses();
             snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }

@@ -303,11 +303,12 @@ impl Session {
         self.decoder.push(data);
     }
 
-    /// Process buffered records up to the next one that carries frames, and
-    /// return those frames; `Ok(None)` once no whole record is left. An
-    /// error ends the session (it stays failed; a refusal explaining it may
-    /// wait in [`Session::poll_transmit`]).
-    pub fn poll_frames(&mut self, now: Instant) -> Result<Option<Frames<'_>>, LinkError> {
+    /// Process buffered records up to the next one that carries frames:
+    /// `Ok(true)` when its frames are ready in [`Session::frames`], `Ok(false)`
+    /// once no whole record is left. An error ends the session (it stays
+    /// failed; a refusal explaining it may wait in [`Session::poll_transmit`]).
+    pub fn poll_frames(&mut self, now: Instant) -> Result<bool, LinkError> {
+        self.inner.plain.clear();
         if let State::Failed(e) = &self.inner.state {
             return Err(e.clone());
         }
@@ -317,21 +318,26 @@ impl Session {
                 _ => usize::from(u16::MAX),
             };
             let step = match self.decoder.next_record(max) {
-                Ok(None) => break,
+                Ok(None) => return Ok(false),
                 Ok(Some((kind, body))) => self.inner.handle_record(now, kind, body),
                 Err(e) => Err(LinkError::Malformed(e)),
             };
             match step.and_then(|frames| self.inner.flush_control().map(|()| frames)) {
-                Ok(true) => {
-                    return Ok(Some(Frames {
-                        messages: Messages::new(&self.inner.plain),
-                    }))
+                Ok(true) => return Ok(true),
+                Ok(false) => self.inner.plain.clear(),
+                Err(e) => {
+                    self.inner.plain.clear();
+                    return Err(self.inner.fail(e));
                 }
-                Ok(false) => {}
-                Err(e) => return Err(self.inner.fail(e)),
             }
         }
-        Ok(None)
+    }
+
+    /// The frames of the record [`Session::poll_frames`] last reported.
+    pub fn frames(&self) -> Frames<'_> {
+        Frames {
+            messages: Messages::new(&self.inner.plain),
+        }
     }
 
     /// Seal `messages` (encoded with [`wire::push_frame`]) into as few

@@ -210,12 +210,19 @@ const MSG_PONG: u8 = 3;
 #[error("a frame of {0} bytes is larger than a link carries ({MAX_FRAME})")]
 pub struct FrameTooLarge(pub usize);
 
+/// The header of a frame message carrying `frame_len` bytes.
+pub fn frame_header(frame_len: usize) -> Result<[u8; MESSAGE_HEADER_LEN], FrameTooLarge> {
+    if frame_len > MAX_FRAME {
+        return Err(FrameTooLarge(frame_len));
+    }
+    let [hi, lo] = u16::try_from(frame_len).unwrap_or(u16::MAX).to_be_bytes();
+    Ok([MSG_FRAME, hi, lo])
+}
+
 /// Appends `frame` as a frame message.
 pub fn push_frame(out: &mut Vec<u8>, frame: &[u8]) -> Result<(), FrameTooLarge> {
-    if frame.len() > MAX_FRAME {
-        return Err(FrameTooLarge(frame.len()));
-    }
-    push_message(out, MSG_FRAME, frame);
+    out.extend_from_slice(&frame_header(frame.len())?);
+    out.extend_from_slice(frame);
     Ok(())
 }
 
