@@ -17,12 +17,14 @@
 //! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
+//! - [`links`]: switches joined by links: keys, free ports, link status.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
 //! Everything a test starts is torn down by guards, in reverse order of creation.
 
 pub mod dhcp;
+pub mod links;
 pub mod mgmt;
 pub mod netns;
 pub mod peers;
