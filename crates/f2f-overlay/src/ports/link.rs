@@ -624,3 +624,82 @@ fn read_some(stream: &TcpStream, buf: &mut [u8], session: &mut Session) -> Resul
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::datapath::mac_table_hasher;
+    use f2f_core::switch::{Switch, SwitchConfig};
+
+    fn links() -> Arc<Links> {
+        let sw = Switch::new(SwitchConfig::default(), mac_table_hasher());
+        let datapath = Arc::new(Datapath::new(sw, Clock::start()));
+        Links::new(
+            datapath,
+            PathBuf::new(),
+            Some(keys::random_key()),
+            Timers::default(),
+        )
+    }
+
+    async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        for _ in 0..200 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// The entry point other modules use: add a dialed link with a key held in memory, watch
+    /// its status come up on both ends, remove it, and see the accepted side go away.
+    #[tokio::test]
+    async fn add_status_remove() {
+        let key = keys::random_key();
+        let (a, b) = (links(), links());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        a.listen(listener, key).unwrap();
+        let id = b.add_dialed(&addr, key).unwrap();
+        wait_for("the dialed link up", || {
+            b.status(id).is_some_and(|s| s.state == "up")
+        })
+        .await;
+        wait_for("the accepted link listed", || a.statuses().len() == 1).await;
+        let s = b.status(id).unwrap();
+        assert_eq!(
+            (s.direction.as_str(), s.peer.as_str()),
+            ("dialed", addr.as_str())
+        );
+        assert_eq!(s.port, Some(1));
+        let accepted = &a.statuses()[0];
+        assert!(s.peer_key.is_some() && accepted.peer_key.is_some());
+        assert_ne!(
+            s.peer_key, accepted.peer_key,
+            "each side shows the other's key"
+        );
+        assert!(b.remove(id));
+        assert!(b.status(id).is_none() && !b.remove(id));
+        wait_for("the accepted link gone", || a.statuses().is_empty()).await;
+        assert!(b.datapath.lock().port(1).is_none_or(|p| !p.is_active()));
+    }
+
+    /// A dialed link to nowhere keeps trying, says why, and stops when removed.
+    #[tokio::test]
+    async fn unreachable_peer_backs_off() {
+        let b = links();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let id = b.add_dialed(&addr, keys::random_key()).unwrap();
+        wait_for("an error", || {
+            b.status(id)
+                .and_then(|s| s.last_error)
+                .is_some_and(|e| e.contains("cannot connect"))
+        })
+        .await;
+        assert!(b.remove(id));
+    }
+}
