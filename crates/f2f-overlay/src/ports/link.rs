@@ -590,6 +590,14 @@ impl Connection<'_> {
     }
 }
 
+/// A connection dropped mid-session (its task cancelled by a removal) still
+/// frees its port.
+impl Drop for Connection<'_> {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
 /// Write what the socket takes now; returns the bytes written.
 fn write_some(stream: &TcpStream, data: &[u8]) -> Result<usize, Ended> {
     let mut done = 0;
@@ -683,7 +691,10 @@ mod tests {
         assert!(b.remove(id));
         assert!(b.status(id).is_none() && !b.remove(id));
         wait_for("the accepted link gone", || a.statuses().is_empty()).await;
-        assert!(b.datapath.lock().port(1).is_none_or(|p| !p.is_active()));
+        for side in [&a, &b] {
+            let free = || side.datapath.lock().port(1).is_none_or(|p| !p.is_active());
+            wait_for("the link's port freed", free).await;
+        }
     }
 
     /// A dialed link to nowhere keeps trying, says why, and stops when removed.
