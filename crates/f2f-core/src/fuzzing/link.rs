@@ -88,8 +88,9 @@ pub fn link_records(data: &[u8]) {
 /// responder delivers are exactly a prefix, in order, of those sent (an
 /// altered or injected record ends the session instead of delivering
 /// anything else); after a failure nothing is delivered; the session's
-/// deadline is never in the past after `handle_timeout`.
-pub fn link_session(data: &[u8]) {
+/// deadline is never in the past after `handle_timeout`. Returns how many
+/// frames arrived.
+pub fn link_session(data: &[u8]) -> usize {
     let config = |node: u8| LinkConfig {
         network_key: [7; 32],
         node_secret: [node; 32],
@@ -177,6 +178,7 @@ pub fn link_session(data: &[u8]) {
             }
         }
     }
+    delivered
 }
 
 #[cfg(test)]
@@ -189,7 +191,13 @@ mod tests {
         let ops = [
             1, 0, 2, 0, 1, 0, 2, 0, 0, 5, 1, 0, 0, 9, 1, 0x81, 0, 3, 1, 0, 3, 200, 4, 3, 1, 2, 3,
         ];
-        link_session(&ops);
+        assert_eq!(link_session(&ops), 1, "the frame before the flipped bit");
+        let seed = include_bytes!("../../../../fuzz/corpus/link_session/handshake-then-frames");
+        assert_eq!(
+            link_session(seed),
+            2,
+            "the seed reaches an established session"
+        );
         link_records(&[9, 0, 4, 2, 1, 0, 1, 0, 0]);
         link_records(&[]);
     }
