@@ -151,6 +151,15 @@ impl FrameSink for LinkSink {
             self.entry.drops.fetch_add(1, Ordering::Relaxed);
         })
     }
+
+    fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
+        let taken = self.queue.try_send_batch(frames);
+        let refused = frames.len().saturating_sub(taken) as u64;
+        if refused > 0 {
+            self.entry.drops.fetch_add(refused, Ordering::Relaxed);
+        }
+        taken
+    }
 }
 
 /// How a session ended.

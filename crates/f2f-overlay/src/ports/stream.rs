@@ -295,6 +295,33 @@ impl FrameQueue {
 }
 
 impl FrameSink for FrameQueue {
+    /// One lock and one wakeup for the whole batch; frames that do not fit
+    /// (and the ones after them, to keep order) are refused.
+    fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
+        let mut taken = 0;
+        {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if st.closed {
+                return 0;
+            }
+            for frame in frames {
+                let Ok((header, n)) = self.framing.header(frame.len()) else {
+                    break;
+                };
+                if st.buf.len() + n + frame.len() > self.capacity {
+                    break;
+                }
+                st.buf.extend_from_slice(header.get(..n).unwrap_or(&[]));
+                st.buf.extend_from_slice(frame);
+                taken += 1;
+            }
+        }
+        if taken > 0 {
+            self.ready.notify_one();
+        }
+        taken
+    }
+
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
         let (header, n) = self.framing.header(frame.len())?;
         {
@@ -352,6 +379,18 @@ mod tests {
         assert!(q.take(&mut out).await);
         assert_eq!(out, b"\0\0\0\x01z");
         assert!(!q.take(&mut out).await);
+    }
+
+    #[tokio::test]
+    async fn batches_take_what_fits_in_order() {
+        let q = FrameQueue::with_framing(Framing::LinkMessage, 12);
+        assert_eq!(q.try_send_batch(&[b"ab", b"cd", b"ef"]), 2);
+        let mut out = Vec::new();
+        assert!(q.take_now(&mut out));
+        assert_eq!(out, b"\x01\0\x02ab\x01\0\x02cd");
+        assert!(!q.take_now(&mut out));
+        q.close();
+        assert_eq!(q.try_send_batch(&[b"x"]), 0);
     }
 
     #[tokio::test]
