@@ -1,6 +1,7 @@
 //! Links between switches (`--key`, `--listen`, `--connect`): two switches on loopback carry
 //! pings and iperf3 between taps in namespaces; a switch with another key is refused and says
-//! so on both sides; a restarted listener is reconnected on its own; three switches linked in
+//! so on both sides; a restarted listener is reconnected on its own; a hung peer is found dead
+//! by the keepalives and the link comes back when it runs again; three switches linked in
 //! a triangle with `-F` do not loop; garbage, silent and piles of idle connections on the
 //! listening port are closed without disturbing forwarding.
 
@@ -164,6 +165,36 @@ fn links_reconnect_after_the_listener_restarts() {
     assert_pings(&b.ns, &a.addr, 5, "after the restart");
     let lb = links(&b.switch);
     assert_eq!(lb[0]["sessions"], 2, "{lb:?}");
+}
+
+/// A peer that stops answering without closing the connection (SIGSTOP: a hung host, a cut
+/// cable) is found dead by the keepalives within the dead-peer time; once it runs again the
+/// link is made anew and pings pass.
+#[test]
+fn a_silent_peer_is_found_dead_and_the_link_comes_back() {
+    require!(prerequisites());
+    let tmp = TempDir::new("linkdead");
+    let key = keygen(&tmp, "net.key");
+    let listen = free_addr();
+    let mut a = LinkedHost::start(&tmp, "a", &key, "10.217.0.1/24", &["--listen", &listen]);
+    let b = LinkedHost::start(&tmp, "b", &key, "10.217.0.2/24", &["--connect", &listen]);
+    assert_pings(&b.ns, &a.addr, 3, "before the peer hangs");
+    a.switch.child.signal(nix::sys::signal::Signal::SIGSTOP);
+    let t = Instant::now();
+    assert!(
+        b.switch
+            .wait_log("considered dead", Duration::from_secs(15)),
+        "{}",
+        b.switch.log()
+    );
+    let detected = t.elapsed();
+    eprintln!("dead peer detected after {:.2} s", detected.as_secs_f64());
+    assert!(
+        detected >= Duration::from_secs(3),
+        "found dead too early: {detected:?}"
+    );
+    a.switch.child.signal(nix::sys::signal::Signal::SIGCONT);
+    assert_pings(&b.ns, &a.addr, 5, "after the peer runs again");
 }
 
 /// Three switches with `-F`, each listening and dialing the next: a loop of links. The spanning
