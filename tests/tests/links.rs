@@ -1,6 +1,6 @@
 //! Links between switches (`--key`, `--listen`, `--connect`): two switches on loopback carry
 //! pings and iperf3 between taps in namespaces; a switch with another key is refused and says
-//! so on both sides; a restarted listener is reconnected on its own; a hung peer is found dead
+//! so on both sides; a link is a VLAN trunk like any port; a restarted listener is reconnected on its own; a hung peer is found dead
 //! by the keepalives and the link comes back when it runs again; three switches linked in
 //! a triangle with `-F` do not loop; garbage, silent and piles of idle connections on the
 //! listening port are closed without disturbing forwarding.
@@ -72,6 +72,61 @@ fn two_switches_ping_and_iperf_through_a_link() {
     );
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("(accepted) port 2 up, key "), "{text}");
+}
+
+/// A link is an ordinary port: made a tagged trunk of VLAN 10 on both switches (the taps
+/// untagged members of VLAN 10), it carries the VLAN, full-size frames included (1500-byte IP
+/// packets cross the link as 1518-byte tagged frames).
+#[test]
+fn a_link_is_a_vlan_trunk() {
+    require!(prerequisites());
+    let tmp = TempDir::new("linkvlan");
+    let key = keygen(&tmp, "net.key");
+    let listen = free_addr();
+    let a = LinkedHost::start(&tmp, "a", &key, "10.218.0.1/24", &["--listen", &listen]);
+    let b = LinkedHost::start(&tmp, "b", &key, "10.218.0.2/24", &["--connect", &listen]);
+    let console_ok = |h: &LinkedHost, cmd: &str| {
+        let r = h.switch.cmd(cmd);
+        assert_eq!(r.code, 1000, "{cmd}: {}", r.raw);
+    };
+    let link_port = |h: &LinkedHost| links(&h.switch)[0]["port"].as_u64().unwrap();
+    for h in [&a, &b] {
+        wait_links_up(&h.switch, 1, Duration::from_secs(10));
+        console_ok(h, "vlan/create 10");
+        console_ok(h, "port/setvlan 1 10");
+    }
+    console_ok(&a, &format!("vlan/addport 10 {}", link_port(&a)));
+    // b's end of the link does not carry VLAN 10 yet: nothing crosses.
+    assert_eq!(
+        ping(&a.ns, &b.addr, 3),
+        100.0,
+        "VLAN 10 crossed a link not in it"
+    );
+    console_ok(&b, &format!("vlan/addport 10 {}", link_port(&b)));
+    assert_pings(&a.ns, &b.addr, 5, "a -> b over the VLAN 10 trunk");
+    let full =
+        a.ns.exec("ping")
+            .args([
+                "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1472", &b.addr,
+            ])
+            .output()
+            .unwrap();
+    let text = String::from_utf8_lossy(&full.stdout);
+    assert!(
+        text.contains(" 0% packet loss"),
+        "1518-byte tagged frames: {text}"
+    );
+    let vlans = status(&a.switch)["vlans"].clone();
+    let v10 = vlans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vlan"] == 10)
+        .unwrap_or_else(|| panic!("{vlans}"));
+    assert_eq!(
+        v10["tagged_ports"],
+        serde_json::json!([links(&a.switch)[0]["port"]])
+    );
 }
 
 /// A third switch holding another key dials the listener: the handshake fails, both logs say
