@@ -224,7 +224,7 @@ fn links_reconnect_after_the_listener_restarts() {
 
 /// A peer that stops answering without closing the connection (SIGSTOP: a hung host, a cut
 /// cable) is found dead by the keepalives within the dead-peer time; once it runs again the
-/// link is made anew and pings pass.
+/// link is made anew, on the same port at both ends, and pings pass.
 #[test]
 fn a_silent_peer_is_found_dead_and_the_link_comes_back() {
     require!(prerequisites());
@@ -234,6 +234,8 @@ fn a_silent_peer_is_found_dead_and_the_link_comes_back() {
     let mut a = LinkedHost::start(&tmp, "a", &key, "10.217.0.1/24", &["--listen", &listen]);
     let b = LinkedHost::start(&tmp, "b", &key, "10.217.0.2/24", &["--connect", &listen]);
     assert_pings(&b.ns, &a.addr, 3, "before the peer hangs");
+    let ports = |hosts: [&LinkedHost; 2]| hosts.map(|h| links(&h.switch)[0]["port"].clone());
+    let before = ports([&a, &b]);
     a.switch.child.signal(nix::sys::signal::Signal::SIGSTOP);
     let t = Instant::now();
     assert!(
@@ -250,6 +252,12 @@ fn a_silent_peer_is_found_dead_and_the_link_comes_back() {
     );
     a.switch.child.signal(nix::sys::signal::Signal::SIGCONT);
     assert_pings(&b.ns, &a.addr, 5, "after the peer runs again");
+    assert_eq!(
+        ports([&a, &b]),
+        before,
+        "the link came back on the same ports"
+    );
+    assert_eq!(links(&b.switch)[0]["sessions"], 2);
 }
 
 /// Three switches with `-F`, each listening and dialing the next: a loop of links. The spanning

@@ -13,7 +13,9 @@
 //! and go out at once when the link is idle; it runs the session's timers
 //! (handshake deadline, keepalive, dead peer).
 //!
-//! Dialed links redial forever, with exponential backoff from
+//! A link that comes back (same peer node key) gets its old port again when
+//! that port is free, so settings made on the port (VLANs) survive a
+//! reconnect. Dialed links redial forever, with exponential backoff from
 //! [`BACKOFF_MIN`] to [`BACKOFF_MAX`] plus up to 50% random jitter, until
 //! removed; the backoff starts over after a session that came up. The
 //! listener admits at most [`MAX_HANDSHAKES`] handshakes at once (more
@@ -31,7 +33,7 @@
 //! The key is held in memory only; the link dials, reconnects and reports its
 //! state on its own until removed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -79,6 +81,9 @@ pub struct Links {
     timers: Timers,
     entries: Mutex<BTreeMap<LinkId, Arc<Entry>>>,
     next_id: AtomicU64,
+    /// The port each peer (by node key) last had: a link that comes back
+    /// gets it again when free, so per-port settings (VLANs) survive.
+    last_ports: Mutex<HashMap<Key, PortId>>,
 }
 
 /// One link's shared facts: what `status` shows and how to stop it.
@@ -190,6 +195,7 @@ impl Links {
             timers,
             entries: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
+            last_ports: Mutex::new(HashMap::new()),
         })
     }
 
@@ -532,8 +538,22 @@ impl Connection<'_> {
         let datapath = &self.links.datapath;
         let key = keys::encode(&peer_key);
         let peer = &self.entry.peer;
-        let attached = datapath.lock().attach(AttachRequest {
-            port: PortRequest::Any,
+        let last = self
+            .links
+            .last_ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer_key)
+            .copied();
+        let mut sw = datapath.lock();
+        let port = match last {
+            Some(p) if sw.port(p).is_none_or(|p| !p.is_active()) => {
+                PortRequest::Number(u32::from(p))
+            }
+            _ => PortRequest::Any,
+        };
+        let attached = sw.attach(AttachRequest {
+            port,
             endpoint: Endpoint {
                 id: self.endpoint,
                 module: MODULE,
@@ -542,6 +562,7 @@ impl Connection<'_> {
             },
             groups: Vec::new(),
         });
+        drop(sw);
         let port = match attached {
             Ok(p) => p,
             Err(err) => {
@@ -549,6 +570,11 @@ impl Connection<'_> {
                 return;
             }
         };
+        self.links
+            .last_ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer_key, port);
         let sink = Arc::new(LinkSink {
             queue: FrameQueue::with_framing(Framing::LinkMessage, QUEUE_BYTES),
             entry: Arc::clone(self.entry),
@@ -704,6 +730,47 @@ mod tests {
             let free = || side.datapath.lock().port(1).is_none_or(|p| !p.is_active());
             wait_for("the link's port freed", free).await;
         }
+    }
+
+    /// A link that comes back from the same peer gets its old port again, even when a lower
+    /// one is free, so what was set on the port stays with it.
+    #[tokio::test]
+    async fn a_returning_peer_gets_its_port_back() {
+        let key = keys::random_key();
+        let (a, b) = (links(), links());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        a.listen(listener, key).unwrap();
+        let occupant = || AttachRequest {
+            port: PortRequest::Number(1),
+            endpoint: Endpoint {
+                id: 9999,
+                module: "test",
+                description: String::new(),
+                user: NO_USER,
+            },
+            groups: Vec::new(),
+        };
+        b.datapath.lock().attach(occupant()).unwrap();
+        let port_of = |id| {
+            b.status(id)
+                .filter(|s| s.state == "up")
+                .and_then(|s| s.port)
+        };
+        let first = b.add_dialed(&addr, key).unwrap();
+        wait_for("the first link up", || port_of(first).is_some()).await;
+        assert_eq!(port_of(first), Some(2));
+        b.datapath.lock().detach(1, 9999);
+        assert!(b.remove(first));
+        let freed = || b.datapath.lock().port(2).is_none_or(|p| !p.is_active());
+        wait_for("port 2 freed", freed).await;
+        let again = b.add_dialed(&addr, key).unwrap();
+        wait_for("the link up again", || port_of(again).is_some()).await;
+        assert_eq!(
+            port_of(again),
+            Some(2),
+            "port 1 is free, but 2 was this peer's"
+        );
     }
 
     /// A dialed link to nowhere keeps trying, says why, and stops when removed.
