@@ -19,6 +19,7 @@
 //!   stream records.
 //! - [`links`]: switches joined by links: keys, free ports, link status.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
+//! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
 //! Everything a test starts is torn down by guards, in reverse order of creation.
@@ -33,6 +34,7 @@ pub mod stream;
 pub mod switch;
 pub mod tmp;
 pub mod tools;
+pub mod users;
 pub mod vde;
 
 pub use mgmt::{Mgmt, Reply};

@@ -20,6 +20,7 @@
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - [`link`]: the encrypted session of a switch-to-switch TCP link.
+//! - [`room`]: the room protocol of `join` (master, grants, wiring).
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod fdb;
 pub mod fuzzing;
 pub mod link;
 pub mod mac;
+pub mod room;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod status;

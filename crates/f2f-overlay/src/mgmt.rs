@@ -39,11 +39,16 @@ use tracing::{debug, warn};
 
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
+use crate::limit::Limit;
 use crate::ports::dhcp::DhcpPort;
 use crate::ports::link::Links;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
+/// Default for `--max-consoles`: management sessions open at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// What a client over `--max-consoles` reads before its connection closes.
+const REFUSED: &[u8] = b"too many management console sessions are open; try again later\n";
 /// Most bytes one read of a session takes (vde_switch reads 128).
 pub const READ_CHUNK: usize = 4096;
 /// Largest script `load` and `-f` read.
@@ -62,6 +67,15 @@ pub enum ScriptMode {
     Startup,
 }
 
+/// The services beside the switch whose state the console reports.
+#[derive(Debug)]
+pub struct Services {
+    /// The built-in DHCP server, if `--dhcp` runs one.
+    pub dhcp: Option<Arc<DhcpPort>>,
+    /// The switch's links.
+    pub links: Arc<Links>,
+}
+
 /// What the console needs from the running switch.
 #[derive(Debug)]
 pub struct Console {
@@ -72,24 +86,30 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
+    sessions: Limit,
 }
 
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
-    /// `shutdown` command.
+    /// `shutdown` command; at most `max_sessions` socket sessions at once.
     pub fn new(
         datapath: Arc<Datapath>,
-        links: Arc<Links>,
         vde: Arc<VdeServer>,
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
-        dhcp: Option<Arc<DhcpPort>>,
+        services: Services,
+        max_sessions: usize,
     ) -> Arc<Console> {
         Arc::new(Console {
-            dhcp,
+            sessions: Limit::new(
+                "management console sessions open",
+                "raise it with --max-consoles",
+                max_sessions,
+            ),
+            dhcp: services.dhcp,
             datapath,
-            links,
+            links: services.links,
             vde,
             mgmt,
             ctl,
@@ -118,11 +138,17 @@ impl Console {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(slot) = self.sessions.try_enter() else {
+                        // The socket buffer takes this short note without blocking.
+                        let _ = stream.try_write(REFUSED);
+                        continue;
+                    };
                     let me = Arc::clone(&self);
                     tokio::spawn(async move {
                         if let Err(err) = me.session(stream).await {
                             debug!(%err, "management session ended");
                         }
+                        drop(slot);
                     });
                 }
                 Err(err) => {

@@ -45,11 +45,12 @@ use f2f_core::link::{Event, LinkConfig, LinkError, Refusal, Role, Session, Timer
 use f2f_core::status::LinkStatus;
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::keys::{self, Key};
+use crate::limit::Limit;
 use crate::ports::stream::{FrameQueue, Framing};
 
 /// `port/print`'s module name for links.
@@ -285,8 +286,11 @@ impl Links {
             node_secret,
             timers: self.timers,
         });
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let mut refused_busy: u64 = 0;
+        let handshakes = Limit::new(
+            "link handshakes in progress",
+            "idle or slow clients on the link port; each is closed at its handshake deadline",
+            MAX_HANDSHAKES,
+        );
         loop {
             let (stream, addr) = match listener.accept().await {
                 Ok(conn) => conn,
@@ -297,11 +301,8 @@ impl Links {
                     continue;
                 }
             };
-            let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
-                refused_busy += 1;
-                if refused_busy.is_power_of_two() {
-                    warn!(%addr, refused_busy, "too many link handshakes in progress: connection closed");
-                }
+            let Some(permit) = handshakes.try_enter() else {
+                debug!(%addr, "link connection refused: too many handshakes in progress");
                 continue;
             };
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
