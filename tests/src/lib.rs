@@ -17,6 +17,7 @@
 //! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
+//! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
@@ -27,6 +28,7 @@ pub mod mgmt;
 pub mod netns;
 pub mod peers;
 pub mod proc;
+pub mod prosody;
 pub mod stream;
 pub mod switch;
 pub mod tmp;

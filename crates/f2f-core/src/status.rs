@@ -275,6 +275,35 @@ pub struct LinkStatus {
     pub port: Option<PortId>,
     /// Session state, e.g. `connecting`, `up`.
     pub state: String,
+    /// How frames travel: `tcp` or `xmpp` (empty when not known).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub transport: String,
+    /// The XMPP path's queue and counters, for `xmpp` links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmpp: Option<XmppLinkStatus>,
+}
+
+/// An XMPP link's send queue, counters and measured throughput.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmppLinkStatus {
+    /// Frames waiting to be sent.
+    pub queue: usize,
+    /// Frames the queue holds before dropping.
+    pub queue_capacity: usize,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Stanzas sent (a stanza carries a batch of frames).
+    pub tx_stanzas: u64,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Received frame elements that did not decode.
+    pub rx_bad: u64,
+    /// Frames dropped because the queue was full.
+    pub drops: u64,
+    /// Measured send throughput of frame bytes, bit/s.
+    pub tx_bits_per_sec: u64,
+    /// Measured receive throughput of frame bytes, bit/s.
+    pub rx_bits_per_sec: u64,
 }
 
 /// The built-in DHCP server (filled by the DHCP feature).
@@ -573,7 +602,20 @@ impl Snapshot {
             let _ = writeln!(out, "Links:");
             for l in &self.links {
                 let port = l.port.map_or_else(|| "-".to_string(), |p| p.to_string());
-                let _ = writeln!(out, "  {} port {} {}", l.peer, port, l.state);
+                let via = if l.transport.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", l.transport)
+                };
+                let _ = writeln!(out, "  {} port {} {}{via}", l.peer, port, l.state);
+                if let Some(x) = &l.xmpp {
+                    let _ = writeln!(
+                        out,
+                        "    queue {}/{}, sent {} frames in {} stanzas ({} bit/s), received {} frames ({} bit/s), dropped {}, bad {}",
+                        x.queue, x.queue_capacity, x.tx_frames, x.tx_stanzas, x.tx_bits_per_sec,
+                        x.rx_frames, x.rx_bits_per_sec, x.drops, x.rx_bad
+                    );
+                }
             }
         }
         match &self.dhcp {

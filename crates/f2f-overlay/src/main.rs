@@ -17,6 +17,7 @@ mod ports;
 mod state;
 mod switchd;
 mod sys;
+mod xmpp;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

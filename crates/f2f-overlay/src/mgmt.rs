@@ -70,6 +70,14 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
+    extra: Option<Arc<dyn StatusExtra>>,
+}
+
+/// A part of the process beside the switch (a room) that adds its own
+/// sections to the status snapshot.
+pub trait StatusExtra: Send + Sync + std::fmt::Debug {
+    /// Fill in this part's sections of `snapshot`.
+    fn fill(&self, snapshot: &mut Snapshot);
 }
 
 impl Console {
@@ -82,9 +90,11 @@ impl Console {
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
         dhcp: Option<Arc<DhcpPort>>,
+        extra: Option<Arc<dyn StatusExtra>>,
     ) -> Arc<Console> {
         Arc::new(Console {
             dhcp,
+            extra,
             datapath,
             vde,
             mgmt,
@@ -103,6 +113,9 @@ impl Console {
             drop(sw);
             snapshot.captures = self.datapath.captures().stats();
             snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
+            if let Some(extra) = &self.extra {
+                extra.fill(&mut snapshot);
+            }
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }
         reply

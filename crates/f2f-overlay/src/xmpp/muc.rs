@@ -1,0 +1,185 @@
+//! Multi-user chat (XEP-0045) as the room needs it: the presence that joins
+//! (asking for no history, so old control messages are never replayed) and
+//! leaves, and what an occupant's presence says: nick, affiliation, role,
+//! real JID when the room shows it, whether it is our own (status 110), and
+//! whether the occupant left.
+
+use tokio_xmpp::jid::{BareJid, FullJid, Jid};
+use tokio_xmpp::parsers::muc::muc::History;
+use tokio_xmpp::parsers::muc::user::{Affiliation, MucUser, Role, Status};
+use tokio_xmpp::parsers::muc::Muc;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::DefinedCondition;
+
+/// One occupant as its presence describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupant {
+    /// Its nickname in the room (the resource of `room/nick`).
+    pub nick: String,
+    /// Its real bare JID, when the room shows it to us (owners see it in a
+    /// semi-anonymous room).
+    pub jid: Option<BareJid>,
+    /// Its affiliation: `owner`, `admin`, `member`, `outcast` or `none`.
+    pub affiliation: &'static str,
+    /// Its role: `moderator`, `participant`, `visitor` or `none`.
+    pub role: &'static str,
+}
+
+/// What a presence from the room tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomPresence {
+    /// An occupant is (still) in the room; `own` when it is us (status 110),
+    /// which completes our join.
+    Here {
+        /// Who.
+        occupant: Occupant,
+        /// Our own presence.
+        own: bool,
+    },
+    /// An occupant left (unavailable); `own` when it is us.
+    Left {
+        /// Its nickname.
+        nick: String,
+        /// Our own presence.
+        own: bool,
+    },
+    /// Our join was refused: the nickname is taken.
+    NickConflict,
+    /// Our join was refused for another reason.
+    Refused(String),
+}
+
+/// The presence that joins `room` as `nick`, asking for no history.
+pub fn join(room: &BareJid, nick: &str) -> Option<Presence> {
+    let to = room.with_resource_str(nick).ok()?;
+    let muc = Muc {
+        password: None,
+        history: Some(History::new().with_maxstanzas(0)),
+    };
+    Some(Presence::available().with_to(to).with_payload(muc))
+}
+
+/// The presence that leaves `room`.
+pub fn leave(room: &BareJid, nick: &str) -> Option<Presence> {
+    let to = room.with_resource_str(nick).ok()?;
+    Some(Presence::unavailable().with_to(to))
+}
+
+/// Read a presence from `room`; `None` when it is not from an occupant of
+/// that room or says nothing the room needs.
+pub fn parse(room: &BareJid, presence: &Presence) -> Option<RoomPresence> {
+    let from: FullJid = match presence.from.as_ref()? {
+        Jid::Full(full) if full.to_bare() == *room => full.clone(),
+        _ => return None,
+    };
+    let nick = from.resource().as_str().to_string();
+    if presence.type_ == PresenceType::Error {
+        return Some(refusal(presence));
+    }
+    let user = presence
+        .payloads
+        .iter()
+        .find_map(|p| MucUser::try_from(p.clone()).ok());
+    let own = user
+        .as_ref()
+        .is_some_and(|u| u.status.contains(&Status::SelfPresence));
+    if presence.type_ == PresenceType::Unavailable {
+        return Some(RoomPresence::Left { nick, own });
+    }
+    if presence.type_ != PresenceType::None {
+        return None;
+    }
+    let item = user.as_ref().and_then(|u| u.items.first());
+    let occupant = Occupant {
+        nick,
+        jid: item.and_then(|i| i.jid.as_ref()).map(FullJid::to_bare),
+        affiliation: item.map_or("none", |i| affiliation_name(&i.affiliation)),
+        role: item.map_or("none", |i| role_name(&i.role)),
+    };
+    Some(RoomPresence::Here { occupant, own })
+}
+
+/// Why the room refused our presence.
+fn refusal(presence: &Presence) -> RoomPresence {
+    let error = presence.payloads.iter().find_map(|p| {
+        tokio_xmpp::parsers::stanza_error::StanzaError::try_from(p.clone()).ok()
+    });
+    match error.map(|e| e.defined_condition) {
+        Some(DefinedCondition::Conflict) => RoomPresence::NickConflict,
+        Some(other) => RoomPresence::Refused(format!("{other:?}")),
+        None => RoomPresence::Refused("error presence".to_string()),
+    }
+}
+
+fn affiliation_name(a: &Affiliation) -> &'static str {
+    match a {
+        Affiliation::Owner => "owner",
+        Affiliation::Admin => "admin",
+        Affiliation::Member => "member",
+        Affiliation::Outcast => "outcast",
+        Affiliation::None => "none",
+    }
+}
+
+fn role_name(r: &Role) -> &'static str {
+    match r {
+        Role::Moderator => "moderator",
+        Role::Participant => "participant",
+        Role::Visitor => "visitor",
+        Role::None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_xmpp::minidom::Element;
+
+    fn presence(xml: &str) -> Presence {
+        Presence::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn own_presence_with_real_jid() {
+        let room: BareJid = "r@conference.localhost".parse().unwrap();
+        let p = presence(
+            "<presence xmlns='jabber:client' from='r@conference.localhost/alice'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item affiliation='owner' role='moderator' jid='alice@localhost/x'/>\
+             <status code='110'/></x></presence>",
+        );
+        let expected = Occupant {
+            nick: "alice".into(),
+            jid: Some("alice@localhost".parse().unwrap()),
+            affiliation: "owner",
+            role: "moderator",
+        };
+        assert_eq!(
+            parse(&room, &p),
+            Some(RoomPresence::Here {
+                occupant: expected,
+                own: true
+            })
+        );
+        let gone = presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@conference.localhost/bob'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x>\
+             </presence>",
+        );
+        assert_eq!(
+            parse(&room, &gone),
+            Some(RoomPresence::Left {
+                nick: "bob".into(),
+                own: false
+            })
+        );
+        let other_room = presence("<presence xmlns='jabber:client' from='x@conference.localhost/bob'/>");
+        assert_eq!(parse(&room, &other_room), None);
+        let conflict = presence(
+            "<presence xmlns='jabber:client' type='error' from='r@conference.localhost/bob'>\
+             <error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>\
+             </presence>",
+        );
+        assert_eq!(parse(&room, &conflict), Some(RoomPresence::NickConflict));
+    }
+}
