@@ -343,13 +343,118 @@ pub struct LeaseStatus {
     pub expires_in_secs: u64,
 }
 
-/// The room this switch is a member of (filled by `join`).
+/// The room this switch is a member of (filled by `join` from
+/// [`Room::status`](crate::room::Room::status)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomStatus {
     /// The room's JID.
     pub room: String,
-    /// Members' JIDs.
+    /// Granted members present: real JIDs where known, else nicks.
     pub members: Vec<String>,
+    /// Our nick.
+    #[serde(default)]
+    pub nick: String,
+    /// Our role: `master` or `member`.
+    #[serde(default)]
+    pub role: String,
+    /// The master's nick, when one is known.
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Our grant, once applied.
+    #[serde(default)]
+    pub grant: Option<RoomGrantStatus>,
+    /// Every other occupant, by nick.
+    #[serde(default)]
+    pub peers: Vec<RoomPeerStatus>,
+}
+
+impl RoomStatus {
+    /// The room section of the text summary: one line for the room, one for
+    /// our grant, one per peer with its link.
+    fn render(&self, out: &mut String) {
+        let master = self.master.as_deref().unwrap_or("none");
+        let _ = writeln!(
+            out,
+            "Room: {} as {} ({}), master {master}",
+            self.room, self.nick, self.role
+        );
+        if let Some(g) = &self.grant {
+            let macs: Vec<String> = g.macs.iter().map(MacAddr::to_string).collect();
+            let dhcp = if g.dhcp { ", serves DHCP" } else { "" };
+            let _ = writeln!(
+                out,
+                "  grant: {} {} MACs {}{dhcp}",
+                g.subnet,
+                g.topology,
+                macs.join(" ")
+            );
+        }
+        for p in &self.peers {
+            let link = match &p.link {
+                None => "no link".to_string(),
+                Some(l) => match &l.dial {
+                    Some(d) => format!("{} to {d} {}", l.transport, l.state),
+                    None => format!("{} {}", l.transport, l.state),
+                },
+            };
+            let jid = p.jid.as_deref().unwrap_or("-");
+            let role = if p.master {
+                "master"
+            } else if p.granted {
+                "member"
+            } else {
+                "occupant"
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({jid}, {}) {role}: {link}",
+                p.nick, p.affiliation
+            );
+        }
+    }
+}
+
+/// The parameters a room's master granted us.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomGrantStatus {
+    /// Our MAC addresses.
+    pub macs: Vec<MacAddr>,
+    /// The room's subnet, CIDR.
+    pub subnet: String,
+    /// `star` or `mesh`.
+    pub topology: String,
+    /// Whether our switch serves DHCP.
+    pub dhcp: bool,
+}
+
+/// Another occupant of the room.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPeerStatus {
+    /// Its nick.
+    pub nick: String,
+    /// Its real JID, when the room shows it.
+    pub jid: Option<String>,
+    /// Its MUC affiliation (`owner`, `admin`, `member`, `none`, `outcast`).
+    pub affiliation: String,
+    /// True for the master we follow.
+    pub master: bool,
+    /// True when the master granted it (it is part of the network).
+    pub granted: bool,
+    /// Its MACs (known to the master only).
+    pub macs: Vec<MacAddr>,
+    /// Our link to it, if any.
+    pub link: Option<RoomLinkStatus>,
+}
+
+/// Our link to one room peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomLinkStatus {
+    /// `tcp` or `xmpp`.
+    pub transport: String,
+    /// The endpoint we dial (TCP links we dial).
+    pub dial: Option<String>,
+    /// `pending`, `up` or `failed`.
+    pub state: String,
 }
 
 /// A running capture (`port/capture`).
@@ -637,9 +742,7 @@ impl Snapshot {
             None => {
                 let _ = writeln!(out, "Room: none");
             }
-            Some(r) => {
-                let _ = writeln!(out, "Room: {} ({})", r.room, r.members.join(", "));
-            }
+            Some(r) => r.render(out),
         }
         if self.captures.is_empty() {
             let _ = writeln!(out, "Captures: none");
