@@ -18,6 +18,8 @@
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
 //! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
+//! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
+//! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
@@ -29,11 +31,13 @@ pub mod netns;
 pub mod peers;
 pub mod proc;
 pub mod prosody;
+pub mod room;
 pub mod stream;
 pub mod switch;
 pub mod tmp;
 pub mod tools;
 pub mod vde;
+pub mod xmpp_client;
 
 pub use mgmt::{Mgmt, Reply};
 pub use netns::{ping, Netns, TapHost};

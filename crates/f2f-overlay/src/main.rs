@@ -10,10 +10,12 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+mod join;
 mod logging;
 mod mgmt;
 mod plug;
 mod ports;
+mod room;
 mod state;
 mod switchd;
 mod sys;
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
             }
+            Some(Command::Join(a)) => join::run(*a),
             Some(Command::Capture(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::capture(&a)

@@ -232,8 +232,6 @@ pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
 pub struct CompanionCtx {
     /// The switch.
     pub datapath: Arc<Datapath>,
-    /// The DHCP server, when the switch runs one.
-    pub dhcp: Option<Arc<DhcpPort>>,
     /// Notified once when the switch shuts down.
     pub stop: Arc<Notify>,
 }
@@ -310,7 +308,6 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -
         Some(start) => {
             let (extra, fut) = start(CompanionCtx {
                 datapath: Arc::clone(&datapath),
-                dhcp: dhcp.clone(),
                 stop: Arc::clone(&stop),
             });
             (Some(extra), Some(fut))

@@ -131,11 +131,6 @@ impl XmppLinks {
         self.wake.notify_one();
     }
 
-    /// Whether `nick` has a link.
-    pub fn has(&self, nick: &str) -> bool {
-        self.peers().contains_key(nick)
-    }
-
     /// The nicks with a link.
     pub fn nicks(&self) -> Vec<String> {
         self.peers().keys().cloned().collect()

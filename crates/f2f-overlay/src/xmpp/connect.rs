@@ -29,9 +29,9 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::error::{AuthError, Error as XmppError, ProtocolError};
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::starttls;
-use tokio_xmpp::parsers::stream_features::StreamFeatures;
 use tokio_xmpp::xmlstream::{
-    initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStreamElement,
+    initiate_stream, FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
+    XmppStreamElement,
 };
 
 /// The XMPP client namespace.
@@ -187,7 +187,7 @@ async fn starttls(
         id: None,
     };
     let pending = initiate_stream(BufStream::new(tcp), ns, header, timeouts).await?;
-    let (features, mut stream) = pending.recv_features::<StreamFeatures>().await?;
+    let (features, mut stream) = pending.recv_features::<FallibleStreamElement>().await?;
     if !features.can_starttls() {
         return Err(XmppError::Protocol(ProtocolError::NoTls));
     }
@@ -226,7 +226,7 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
             .await
             .map_err(|e| Failure::Connect(e.to_string()))?;
         let (features, stream) = pending
-            .recv_features::<StreamFeatures>()
+            .recv_features::<FallibleStreamElement>()
             .await
             .map_err(|e| Failure::Connect(e.to_string()))?;
         let creds = Credentials::default()

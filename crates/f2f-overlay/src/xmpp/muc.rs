@@ -4,26 +4,13 @@
 //! real JID when the room shows it, whether it is our own (status 110), and
 //! whether the occupant left.
 
-use tokio_xmpp::jid::{BareJid, FullJid, Jid};
+use f2f_core::room::{Affiliation as RoomAffiliation, MucRole, Occupant};
+use tokio_xmpp::jid::{BareJid, FullJid};
 use tokio_xmpp::parsers::muc::muc::History;
 use tokio_xmpp::parsers::muc::user::{Affiliation, MucUser, Role, Status};
 use tokio_xmpp::parsers::muc::Muc;
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
-
-/// One occupant as its presence describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Occupant {
-    /// Its nickname in the room (the resource of `room/nick`).
-    pub nick: String,
-    /// Its real bare JID, when the room shows it to us (owners see it in a
-    /// semi-anonymous room).
-    pub jid: Option<BareJid>,
-    /// Its affiliation: `owner`, `admin`, `member`, `outcast` or `none`.
-    pub affiliation: &'static str,
-    /// Its role: `moderator`, `participant`, `visitor` or `none`.
-    pub role: &'static str,
-}
 
 /// What a presence from the room tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,8 +55,8 @@ pub fn leave(room: &BareJid, nick: &str) -> Option<Presence> {
 /// Read a presence from `room`; `None` when it is not from an occupant of
 /// that room or says nothing the room needs.
 pub fn parse(room: &BareJid, presence: &Presence) -> Option<RoomPresence> {
-    let from: FullJid = match presence.from.as_ref()? {
-        Jid::Full(full) if full.to_bare() == *room => full.clone(),
+    let from: FullJid = match presence.from.as_ref()?.try_as_full() {
+        Ok(full) if full.to_bare() == *room => full.clone(),
         _ => return None,
     };
     let nick = from.resource().as_str().to_string();
@@ -92,9 +79,11 @@ pub fn parse(room: &BareJid, presence: &Presence) -> Option<RoomPresence> {
     let item = user.as_ref().and_then(|u| u.items.first());
     let occupant = Occupant {
         nick,
-        jid: item.and_then(|i| i.jid.as_ref()).map(FullJid::to_bare),
-        affiliation: item.map_or("none", |i| affiliation_name(&i.affiliation)),
-        role: item.map_or("none", |i| role_name(&i.role)),
+        jid: item
+            .and_then(|i| i.jid.as_ref())
+            .map(|j| j.to_bare().to_string()),
+        affiliation: item.map_or(RoomAffiliation::None, |i| affiliation(&i.affiliation)),
+        role: item.map_or(MucRole::None, |i| role(&i.role)),
     };
     Some(RoomPresence::Here { occupant, own })
 }
@@ -111,22 +100,22 @@ fn refusal(presence: &Presence) -> RoomPresence {
     }
 }
 
-fn affiliation_name(a: &Affiliation) -> &'static str {
+fn affiliation(a: &Affiliation) -> RoomAffiliation {
     match a {
-        Affiliation::Owner => "owner",
-        Affiliation::Admin => "admin",
-        Affiliation::Member => "member",
-        Affiliation::Outcast => "outcast",
-        Affiliation::None => "none",
+        Affiliation::Owner => RoomAffiliation::Owner,
+        Affiliation::Admin => RoomAffiliation::Admin,
+        Affiliation::Member => RoomAffiliation::Member,
+        Affiliation::Outcast => RoomAffiliation::Outcast,
+        Affiliation::None => RoomAffiliation::None,
     }
 }
 
-fn role_name(r: &Role) -> &'static str {
+fn role(r: &Role) -> MucRole {
     match r {
-        Role::Moderator => "moderator",
-        Role::Participant => "participant",
-        Role::Visitor => "visitor",
-        Role::None => "none",
+        Role::Moderator => MucRole::Moderator,
+        Role::Participant => MucRole::Participant,
+        Role::Visitor => MucRole::Visitor,
+        Role::None => MucRole::None,
     }
 }
 
@@ -150,9 +139,9 @@ mod tests {
         );
         let expected = Occupant {
             nick: "alice".into(),
-            jid: Some("alice@localhost".parse().unwrap()),
-            affiliation: "owner",
-            role: "moderator",
+            jid: Some("alice@localhost".into()),
+            affiliation: RoomAffiliation::Owner,
+            role: MucRole::Moderator,
         };
         assert_eq!(
             parse(&room, &p),

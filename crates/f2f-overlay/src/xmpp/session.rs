@@ -229,13 +229,15 @@ fn on_message(
     handler: &mut dyn RoomHandler,
     scratch: &mut Scratch,
 ) -> Vec<Outbound> {
-    let from = match &m.from {
-        Some(Jid::Full(f)) if f.to_bare() == cfg.room => f.clone(),
-        Some(other) => {
-            debug!(from = %other, "ignoring a message from outside the room");
+    let Some(sender) = m.from.as_ref() else {
+        return Vec::new();
+    };
+    let from = match sender.try_as_full() {
+        Ok(f) if f.to_bare() == cfg.room => f.clone(),
+        _ => {
+            debug!(from = %sender, "ignoring a message from outside the room");
             return Vec::new();
         }
-        None => return Vec::new(),
     };
     if from == *own_from {
         return Vec::new();
