@@ -135,6 +135,7 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     forger.join(&room, "forger");
     let key = "00".repeat(32);
     forger.groupchat(&room, "{not json");
+    forger.private(&room, "alice", r#"{"f2f":1,"type":"grant","to":"alice"}"#);
     forger.groupchat(
         &room,
         r#"{"f2f":1,"type":"announce","topology":"star","link":{"transport":"xmpp"}}"#,
@@ -149,7 +150,10 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     forger.groupchat(&room, &"x".repeat(70 * 1024));
     let alice = &nodes[1].member;
     assert!(
-        wait_until(Duration::from_secs(5), || alice.child.stderr().matches("from forger").count() >= 4),
+        wait_until(Duration::from_secs(5), || {
+            let log = alice.child.stderr();
+            log.matches("from forger").count() >= 4 && log.contains("oversized")
+        }),
         "alice did not log the forged messages: {}",
         alice.child.stderr()
     );

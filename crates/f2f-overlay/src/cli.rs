@@ -91,8 +91,8 @@ pub struct JoinArgs {
     #[arg(long)]
     pub master: bool,
     /// The room's subnet, served by the master's DHCP server.
-    #[arg(long, value_name = "CIDR", default_value = "192.168.254.0/24", requires = "master")]
-    pub subnet: Ipv4Net,
+    #[arg(long = "subnet", value_name = "CIDR", default_value = "192.168.254.0/24", requires = "master")]
+    pub room_subnet: Ipv4Net,
     /// How the room's switches are wired.
     #[arg(long, value_enum, default_value = "star", requires = "master")]
     pub topology: TopologyArg,
@@ -530,6 +530,22 @@ mod tests {
             .args;
         assert!(f.fstp && f.priority == Some(0x1000));
         assert!(f.refuse_unsupported().is_ok());
+        let j = Cli::try_parse_from([
+            "f2f-overlay", "join", "r@conference.h", "--jid", "u@h", "--password-file", "p",
+            "--master", "--subnet", "10.1.0.0/24", "--topology", "mesh", "-s", "/d", "--tap", "t0",
+        ]);
+        match j.unwrap().command {
+            Some(Command::Join(a)) => {
+                assert_eq!(a.room_subnet.to_string(), "10.1.0.0/24");
+                assert_eq!((a.topology, a.switch.tap.len()), (TopologyArg::Mesh, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from([
+            "f2f-overlay", "join", "r@c.h", "--jid", "u@h", "--password-file", "p", "--subnet",
+            "10.1.0.0/24",
+        ])
+        .is_err());
         let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
         match c.unwrap().command {
             Some(Command::Capture(a)) => {
