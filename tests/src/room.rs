@@ -100,7 +100,12 @@ impl Member {
             .args(&spec.flags);
         cmd.env("RUST_LOG", "info");
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let child = Child::spawn(&format!("join-{}-{n}", spec.user), cmd, dir, Spawn::default());
+        let child = Child::spawn(
+            &format!("join-{}-{n}", spec.user),
+            cmd,
+            dir,
+            Spawn::default(),
+        );
         Member {
             child,
             user: spec.user.clone(),
@@ -136,14 +141,16 @@ impl Member {
     /// leased address.
     pub fn lease(&self, ns: &Netns, tmp: &Path, tries: u32) -> Ipv4Addr {
         let run = udhcpc(ns, &self.tap, tmp, tries);
-        run.ip.or_else(|| addr_of(ns, &self.tap)).unwrap_or_else(|| {
-            panic!(
-                "{}: no DHCP lease: {}\n--- join log:\n{}",
-                self.user,
-                run.output,
-                self.child.stderr()
-            )
-        })
+        run.ip
+            .or_else(|| addr_of(ns, &self.tap))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no DHCP lease: {}\n--- join log:\n{}",
+                    self.user,
+                    run.output,
+                    self.child.stderr()
+                )
+            })
     }
 
     /// `f2f-overlay status --json` of its switch.

@@ -91,7 +91,12 @@ pub struct JoinArgs {
     #[arg(long)]
     pub master: bool,
     /// The room's subnet, served by the master's DHCP server.
-    #[arg(long = "subnet", value_name = "CIDR", default_value = "192.168.254.0/24", requires = "master")]
+    #[arg(
+        long = "subnet",
+        value_name = "CIDR",
+        default_value = "192.168.254.0/24",
+        requires = "master"
+    )]
     pub room_subnet: Ipv4Net,
     /// How the room's switches are wired.
     #[arg(long, value_enum, default_value = "star", requires = "master")]
@@ -531,8 +536,22 @@ mod tests {
         assert!(f.fstp && f.priority == Some(0x1000));
         assert!(f.refuse_unsupported().is_ok());
         let j = Cli::try_parse_from([
-            "f2f-overlay", "join", "r@conference.h", "--jid", "u@h", "--password-file", "p",
-            "--master", "--subnet", "10.1.0.0/24", "--topology", "mesh", "-s", "/d", "--tap", "t0",
+            "f2f-overlay",
+            "join",
+            "r@conference.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--master",
+            "--subnet",
+            "10.1.0.0/24",
+            "--topology",
+            "mesh",
+            "-s",
+            "/d",
+            "--tap",
+            "t0",
         ]);
         match j.unwrap().command {
             Some(Command::Join(a)) => {
@@ -542,7 +561,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from([
-            "f2f-overlay", "join", "r@c.h", "--jid", "u@h", "--password-file", "p", "--subnet",
+            "f2f-overlay",
+            "join",
+            "r@c.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--subnet",
             "10.1.0.0/24",
         ])
         .is_err());

@@ -136,7 +136,11 @@ impl RoomDriver {
                 },
             }
         }
-        *self.view.room.lock().unwrap_or_else(PoisonError::into_inner) = self.room.status();
+        *self
+            .view
+            .room
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.room.status();
         out
     }
 
@@ -229,10 +233,12 @@ impl RoomHandler for RoomDriver {
         let now = self.datapath.now();
         match presence {
             RoomPresence::Here { occupant, .. } => {
-                self.room.handle_presence(now, Presence::Available(occupant));
+                self.room
+                    .handle_presence(now, Presence::Available(occupant));
             }
             RoomPresence::Left { nick, .. } => {
-                self.room.handle_presence(now, Presence::Unavailable { nick });
+                self.room
+                    .handle_presence(now, Presence::Unavailable { nick });
             }
             RoomPresence::NickConflict | RoomPresence::Refused(_) => {}
         }
