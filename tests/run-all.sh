@@ -112,7 +112,10 @@ if [ -f fuzz/Cargo.toml ] && [ "$FUZZ_SECONDS" != 0 ]; then
     [ -n "$targets" ] || die "fuzz/ exists but cargo fuzz list shows no target"
     for t in $targets; do
         echo "--- fuzz $t"
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS") \
+        # Each target starts from its seeds in fuzz/corpus/<target>/ (what it finds is added
+        # there, git-ignored); a target without seeds is a mistake.
+        [ -n "$(ls -A "fuzz/corpus/$t" 2>/dev/null)" ] || die "fuzz/corpus/$t/ has no seed inputs"
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$FUZZ_SECONDS") \
             || die "fuzz target $t failed: the crashing input is under fuzz/artifacts/$t/"
     done
     ok

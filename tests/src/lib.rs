@@ -21,6 +21,7 @@
 //! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
 //! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
+//! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
 //! Everything a test starts is torn down by guards, in reverse order of creation.
@@ -36,6 +37,7 @@ pub mod stream;
 pub mod switch;
 pub mod tmp;
 pub mod tools;
+pub mod users;
 pub mod vde;
 pub mod xmpp_client;
 

@@ -27,6 +27,35 @@ pub struct Spawn {
     pub own_group: bool,
 }
 
+impl Spawn {
+    /// Stdin a pipe held open, no own group: for clients that leave on end of input (plugs).
+    pub const STDIN_OPEN: Spawn = Spawn {
+        keep_stdin_open: true,
+        own_group: false,
+    };
+}
+
+/// `VmRSS` and `VmHWM` (peak resident memory) of `pid` in KiB, from /proc/PID/status (0 when
+/// the process or the field is gone).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many file descriptors `pid` has open (0 when it is gone).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// A running process owned by the test.
 #[derive(Debug)]
 pub struct Child {

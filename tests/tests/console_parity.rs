@@ -181,7 +181,8 @@ fn final_status(raw: &str) -> String {
 }
 
 /// The rows our `help` has beyond vde_switch's (README, "Console": our additions).
-const OUR_COMMANDS: [&str; 6] = [
+const OUR_COMMANDS: [&str; 7] = [
+    "hash/setportmax",
     "port/stats",
     "port/capture",
     "status",

@@ -191,12 +191,7 @@ fn clock_ticks() -> f64 {
 
 /// Resident memory in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    f2f_e2e::proc::memory_kib(pid).0
 }
 
 /// A BPDU frame as a neighbour would send it: `root`/`bridge` are 8-byte ids.

@@ -402,6 +402,7 @@ fn run<S: BuildHasher + Clone>(
         Cmd::PluginDel => debug::plugin_del(arg),
         Cmd::HashShowinfo => hash::showinfo(sw),
         Cmd::HashSetsize => hash::setsize(sw, arg),
+        Cmd::HashSetportmax => hash::setportmax(sw, arg),
         Cmd::HashSetgcint => hash::set_timer(sw, arg, hash::Timer::GcInterval),
         Cmd::HashSetexpire => hash::set_timer(sw, arg, hash::Timer::Expire),
         Cmd::HashSetminper => hash::set_timer(sw, arg, hash::Timer::MinPersistence),

@@ -98,6 +98,9 @@ pub struct MacTableInfo {
     pub expire_secs: u64,
     /// Minimum time before an address may move to another port, seconds.
     pub min_persistence_secs: u64,
+    /// Most entries one port may hold (`--port-max-macs`); `None`: no limit.
+    #[serde(default)]
+    pub port_max_macs: Option<usize>,
 }
 
 /// One port.
@@ -117,6 +120,9 @@ pub struct PortStatus {
     pub user: Option<String>,
     /// Attached endpoints, newest first.
     pub endpoints: Vec<EndpointStatus>,
+    /// Addresses learned on this port (the MAC table's entries for it).
+    #[serde(default)]
+    pub macs: usize,
     /// Traffic counters.
     pub counters: CounterStatus,
 }
@@ -489,7 +495,7 @@ impl Snapshot {
         mac_table.sort_by_key(|e| (e.vlan, e.mac));
         let ports: Vec<PortStatus> = switch
             .ports()
-            .map(|(id, p)| port_status(host, id, p))
+            .map(|(id, p)| port_status(host, id, p, fdb.port_len(id)))
             .collect();
         let vlans = switch
             .vlans()
@@ -524,6 +530,7 @@ impl Snapshot {
                     capacity: fdb.config().capacity,
                     expire_secs: fdb.config().expire.as_secs(),
                     min_persistence_secs: fdb.config().min_persistence.as_secs(),
+                    port_max_macs: fdb.config().port_capacity,
                 },
             },
             ports,
@@ -759,7 +766,7 @@ impl Snapshot {
     }
 }
 
-fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port) -> PortStatus {
+fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port, macs: usize) -> PortStatus {
     let c = &p.counters;
     PortStatus {
         port: id,
@@ -782,6 +789,7 @@ fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port) -> PortStatus {
                 uid: e.user,
             })
             .collect(),
+        macs,
         counters: CounterStatus {
             in_frames: c.in_frames,
             in_bytes: c.in_bytes,

@@ -33,7 +33,7 @@ use std::hash::BuildHasher;
 
 mod vlan;
 
-use crate::fdb::{Fdb, FdbConfig, Vlan};
+use crate::fdb::{Fdb, FdbConfig, Learned, Vlan};
 use crate::mac::MacAddr;
 use crate::stp::{Stp, StpConfig};
 use crate::time::Instant;
@@ -140,11 +140,14 @@ pub enum DropReason {
     /// Sent to the spanning-tree address while FSTP is on, but not a BPDU
     /// FSTP accepts (truncated, another version or type).
     BadBpdu,
+    /// From a new source address while the ingress port already holds its
+    /// limit of learned addresses (`--port-max-macs`, port security).
+    MacLimit,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::Vlan,
@@ -153,6 +156,7 @@ impl DropReason {
         DropReason::EgressFull,
         DropReason::Discarding,
         DropReason::BadBpdu,
+        DropReason::MacLimit,
     ];
 
     /// Short name used in counters, `port/stats` and JSON.
@@ -166,6 +170,7 @@ impl DropReason {
             DropReason::EgressFull => "egress_full",
             DropReason::Discarding => "discarding",
             DropReason::BadBpdu => "bad_bpdu",
+            DropReason::MacLimit => "mac_limit",
         }
     }
 
@@ -179,6 +184,7 @@ impl DropReason {
             DropReason::EgressFull => 5,
             DropReason::Discarding => 6,
             DropReason::BadBpdu => 7,
+            DropReason::MacLimit => 8,
         }
     }
 }
@@ -781,8 +787,10 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if !self.stp.learning(vlan, ingress) {
             return Forward::Drop(DropReason::Discarding);
         }
-        if !header.src.is_multicast() {
-            self.fdb.learn(now, vlan, header.src, ingress);
+        if !header.src.is_multicast()
+            && self.fdb.learn(now, vlan, header.src, ingress) == Learned::Refused
+        {
+            return Forward::Drop(DropReason::MacLimit);
         }
         if !self.stp.forwarding(vlan, ingress) {
             return Forward::Drop(DropReason::Discarding);
@@ -997,6 +1005,33 @@ mod tests {
         let group = MacAddr([0x01, 0, 0x5e, 0, 0, 9]);
         sw.decide(T0, 1, &frame(MacAddr::BROADCAST, group, 60), &mut out);
         assert!(sw.fdb().is_empty());
+    }
+
+    #[test]
+    fn port_mac_limit_drops_new_sources_and_counts_them() {
+        let config = SwitchConfig {
+            fdb: FdbConfig {
+                port_capacity: Some(2),
+                ..FdbConfig::default()
+            },
+            ..SwitchConfig::default()
+        };
+        let mut sw = switch_with_ports(3, config);
+        let mut out = Vec::new();
+        for n in 10..20 {
+            sw.decide(T0, 1, &frame(MacAddr::BROADCAST, mac(n), 60), &mut out);
+        }
+        // Two addresses learned and forwarded, eight dropped and counted.
+        let c = sw.port(1).unwrap().counters;
+        assert_eq!((c.in_frames, c.drops(DropReason::MacLimit)), (2, 8));
+        assert_eq!(sw.fdb().port_len(1), 2);
+        // A known source still passes; another port is not limited by port 1.
+        let verdict = sw.decide(T0, 1, &frame(mac(3), mac(10), 60), &mut out);
+        assert_eq!(verdict, Forward::Flood);
+        assert_eq!(
+            sw.decide(T0, 2, &frame(mac(10), mac(2), 60), &mut out),
+            Forward::Unicast
+        );
     }
 
     #[test]

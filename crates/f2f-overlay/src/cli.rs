@@ -276,6 +276,15 @@ pub struct SwitchArgs {
     /// counted [default: 1518].
     #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_max_frame)]
     pub max_frame: Option<usize>,
+    /// Port security: at most N addresses learned per port; frames from
+    /// further new source addresses are dropped and counted (`mac_limit`);
+    /// 0 for no limit [default: no limit but --max-macs].
+    #[arg(long = "port-max-macs", value_name = "N", value_parser = parse_c_usize)]
+    pub port_max_macs: Option<usize>,
+    /// Most management console sessions open at once; more are refused with
+    /// a log line [default: 64].
+    #[arg(long = "max-consoles", value_name = "N", value_parser = parse_c_usize)]
+    pub max_consoles: Option<usize>,
     /// Settings from a TOML file (keys are the long flag names); flags given
     /// on the command line override it.
     #[arg(long = "config", value_name = "FILE")]

@@ -2,6 +2,12 @@
 //! Ethernet overlay. Invoked as `vde_switch` (through a symlink) it behaves as
 //! `f2f-overlay switch`; as `vde_plug`, as `f2f-overlay plug` with vde_plug's
 //! options.
+//!
+//! No panics on input: `unwrap` and `expect` are denied outside tests, here
+//! as in f2f-core, so every parser of untrusted bytes in the shell (config
+//! file, console sessions, VDE requests, stream framing, lease files) returns
+//! errors instead.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod capture;
 mod cli;
@@ -10,7 +16,11 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+<<<<<<< HEAD
 mod join;
+=======
+mod limit;
+>>>>>>> main
 mod logging;
 mod mgmt;
 mod plug;

@@ -39,10 +39,15 @@ use tracing::{debug, warn};
 
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
+use crate::limit::Limit;
 use crate::ports::dhcp::DhcpPort;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
+/// Default for `--max-consoles`: management sessions open at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// What a client over `--max-consoles` reads before its connection closes.
+const REFUSED: &[u8] = b"too many management console sessions are open; try again later\n";
 /// Most bytes one read of a session takes (vde_switch reads 128).
 pub const READ_CHUNK: usize = 4096;
 /// Largest script `load` and `-f` read.
@@ -70,6 +75,7 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
+<<<<<<< HEAD
     extra: Option<Arc<dyn StatusExtra>>,
 }
 
@@ -78,11 +84,14 @@ pub struct Console {
 pub trait StatusExtra: Send + Sync + std::fmt::Debug {
     /// Fill in this part's sections of `snapshot`.
     fn fill(&self, snapshot: &mut Snapshot);
+=======
+    sessions: Limit,
+>>>>>>> main
 }
 
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
-    /// `shutdown` command.
+    /// `shutdown` command; at most `max_sessions` socket sessions at once.
     pub fn new(
         datapath: Arc<Datapath>,
         vde: Arc<VdeServer>,
@@ -90,9 +99,18 @@ impl Console {
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
         dhcp: Option<Arc<DhcpPort>>,
+<<<<<<< HEAD
         extra: Option<Arc<dyn StatusExtra>>,
+=======
+        max_sessions: usize,
+>>>>>>> main
     ) -> Arc<Console> {
         Arc::new(Console {
+            sessions: Limit::new(
+                "management console sessions open",
+                "raise it with --max-consoles",
+                max_sessions,
+            ),
             dhcp,
             extra,
             datapath,
@@ -126,11 +144,17 @@ impl Console {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(slot) = self.sessions.try_enter() else {
+                        // The socket buffer takes this short note without blocking.
+                        let _ = stream.try_write(REFUSED);
+                        continue;
+                    };
                     let me = Arc::clone(&self);
                     tokio::spawn(async move {
                         if let Err(err) = me.session(stream).await {
                             debug!(%err, "management session ended");
                         }
+                        drop(slot);
                     });
                 }
                 Err(err) => {

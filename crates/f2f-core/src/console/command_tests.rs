@@ -595,3 +595,25 @@ fn port_print_out_of_range_is_einval() {
         "0000 DATA END WITH '.'\n.\n1022 Invalid argument\n\nvde$ "
     );
 }
+
+#[test]
+fn hash_setportmax_limits_learning_per_port_and_port_stats_counts_it() {
+    let mut sw = switch();
+    assert_eq!(run(&mut sw, "hash/setportmax 1"), status("1000 Success"));
+    assert_eq!(sw.fdb().config().port_capacity, Some(1));
+    let mut out = Vec::new();
+    for src in 1..=3u8 {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, src, 0x88, 0xb5]);
+        f.resize(60, 0);
+        sw.decide(HOST.now(), 1, &f, &mut out);
+    }
+    let stats = run(&mut sw, "port/stats 1");
+    assert!(stats.contains(" in_frames=1 "), "{stats}");
+    assert!(stats.contains(" drop_mac_limit=2"), "{stats}");
+    for bad in ["hash/setportmax -1", "hash/setportmax x", "hash/setportmax"] {
+        assert_eq!(run(&mut sw, bad), status("1022 Invalid argument"), "{bad}");
+    }
+    assert_eq!(run(&mut sw, "hash/setportmax 0"), status("1000 Success"));
+    assert_eq!(sw.fdb().config().port_capacity, None);
+}

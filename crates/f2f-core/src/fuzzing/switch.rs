@@ -131,8 +131,9 @@ enum SwitchOp {
 /// invariants after every step: a frame never goes back out of its ingress
 /// port, only to active ports, at most once per port, never out of (nor in
 /// through) a port the spanning tree keeps discarding, a BPDU is never
-/// forwarded while FSTP is on, every BPDU the switch writes parses, and the
-/// MAC table never exceeds its capacity.
+/// forwarded while FSTP is on, every BPDU the switch writes parses, the
+/// MAC table never exceeds its capacity, and its per-port counts (port
+/// security, `hash/setportmax`) always add up to its size.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
     use crate::switch::{rewrite_frame, AttachRequest, Endpoint, PortRequest, Rewrite};
@@ -166,6 +167,8 @@ pub fn switch_ops(data: &[u8]) {
         "hash/setexpire 1",
         "hash/setminper 0",
         "port/setvlan 3 4095",
+        "hash/setportmax 3",
+        "hash/setportmax 0",
     ];
     // `arbitrary` keeps producing values from an exhausted input, so stop at
     // its end (and after a bounded number of steps).
@@ -290,6 +293,12 @@ pub fn switch_ops(data: &[u8]) {
             }
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
+        let per_port: usize = (0..16).map(|p| sw.fdb().port_len(p)).sum();
+        assert_eq!(
+            per_port,
+            sw.fdb().len(),
+            "per-port counts disagree with the table"
+        );
         while let Some(b) = sw.poll_transmit() {
             assert!(
                 sw.port(b.port).is_some_and(|p| p.is_active()),
