@@ -16,11 +16,8 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
-<<<<<<< HEAD
 mod join;
-=======
 mod limit;
->>>>>>> main
 mod logging;
 mod mgmt;
 mod plug;

@@ -75,8 +75,17 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
-<<<<<<< HEAD
+    sessions: Limit,
     extra: Option<Arc<dyn StatusExtra>>,
+}
+
+/// Where the status snapshot's sections beyond the switch come from.
+#[derive(Debug, Default)]
+pub struct Sections {
+    /// The DHCP server, when the switch runs one.
+    pub dhcp: Option<Arc<DhcpPort>>,
+    /// A room beside the switch, when `join` runs it.
+    pub extra: Option<Arc<dyn StatusExtra>>,
 }
 
 /// A part of the process beside the switch (a room) that adds its own
@@ -84,9 +93,6 @@ pub struct Console {
 pub trait StatusExtra: Send + Sync + std::fmt::Debug {
     /// Fill in this part's sections of `snapshot`.
     fn fill(&self, snapshot: &mut Snapshot);
-=======
-    sessions: Limit,
->>>>>>> main
 }
 
 impl Console {
@@ -98,13 +104,10 @@ impl Console {
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
-        dhcp: Option<Arc<DhcpPort>>,
-<<<<<<< HEAD
-        extra: Option<Arc<dyn StatusExtra>>,
-=======
+        sections: Sections,
         max_sessions: usize,
->>>>>>> main
     ) -> Arc<Console> {
+        let Sections { dhcp, extra } = sections;
         Arc::new(Console {
             sessions: Limit::new(
                 "management console sessions open",

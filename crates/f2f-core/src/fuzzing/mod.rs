@@ -25,10 +25,7 @@ pub use self::dhcp::dhcp_server;
 pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
-<<<<<<< HEAD
 pub use self::wire::{capture_stream, stream_decode, vde_request, xmpp_frames};
-=======
-pub use self::wire::{capture_stream, stream_decode, vde_request};
 
 /// xorshift64*: deterministic bytes without a dependency, for unit tests that
 /// replay pseudo-random runs through the entry points.
@@ -44,4 +41,3 @@ fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
->>>>>>> main
