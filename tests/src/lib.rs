@@ -20,6 +20,7 @@
 //! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
 //! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
 //! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
+//! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
 //!
@@ -39,6 +40,7 @@ pub mod tmp;
 pub mod tools;
 pub mod users;
 pub mod vde;
+pub mod vm;
 pub mod xmpp_client;
 
 pub use mgmt::{Mgmt, Reply};

@@ -20,6 +20,8 @@
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - [`room`]: the room protocol of `join` (master, grants, wiring).
+//! - [`vm`]: `f2f-overlay vm`'s image bundles, accelerator choice and qemu
+//!   command line.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -43,4 +45,5 @@ pub mod status;
 pub mod stp;
 pub mod switch;
 pub mod time;
+pub mod vm;
 pub mod wire;

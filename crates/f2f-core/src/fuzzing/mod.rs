@@ -11,13 +11,15 @@
 //! [`switch`] (console lines, switch operation sequences), [`config`] (the
 //! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
 //! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences),
-//! [`room`] (room messages, master and member machines in one MUC).
+//! [`room`] (room messages, master and member machines in one MUC), [`vm`]
+//! (image bundles' `image.toml`).
 
 mod config;
 mod dhcp;
 mod room;
 mod stp;
 mod switch;
+mod vm;
 mod wire;
 
 pub use self::config::config;
@@ -25,6 +27,7 @@ pub use self::dhcp::dhcp_server;
 pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
+pub use self::vm::image_toml;
 pub use self::wire::{capture_stream, stream_decode, vde_request, xmpp_frames};
 
 /// xorshift64*: deterministic bytes without a dependency, for unit tests that
