@@ -36,7 +36,11 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         bail!("-d/--daemon is not supported with join yet: run it under a service manager");
     }
     if args.vm.is_some() {
-        bail!("--vm is not supported yet: start the VM with -netdev vde on the switch's -s DIR");
+        bail!(
+            "--vm is not supported by join yet: start the VM yourself with \
+             `f2f-overlay vm IMAGE -s DIR --mac MAC`, MAC one of the grant's that \
+             `f2f-overlay status -s DIR` shows and no --tap uses"
+        );
     }
     if args.transport == TransportArg::Tcp || args.listen.is_some() {
         bail!(
