@@ -15,7 +15,9 @@
 //!   when there is no management socket there (a vde_switch without `-M`,
 //!   ours with `-M` elsewhere) or the switch ends the session while its
 //!   control socket still answers (`--max-consoles` reached), checks every
-//!   second that `DIR/ctl` still accepts connections;
+//!   second that `DIR/ctl` is still a listening socket in `/proc/net/unix`
+//!   (or, when the switch bound it under another name, still accepts
+//!   connections);
 //! - the guest fails: qemu exits non-zero, or the guest kernel panics (seen on
 //!   the console; with `panic=-1` and qemu's `-no-reboot` qemu exits).
 //!
@@ -468,16 +470,40 @@ async fn switch_gone(dir: PathBuf) {
         while matches!(session.read(&mut buf).await, Ok(n) if n > 0) {}
         // The session also ends when the switch refuses it (--max-consoles
         // reached) or logs it out: gone only if the control socket is too.
-        if UnixStream::connect(&ctl).await.is_err() {
+        if !ctl_alive(&ctl).await {
             return;
         }
     }
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if UnixStream::connect(&ctl).await.is_err() {
+        if !ctl_alive(&ctl).await {
             return;
         }
     }
+}
+
+/// Whether the switch still listens on its control socket `ctl`. Looked up
+/// in `/proc/net/unix` so that the probe does not show up in the switch's
+/// log as a client that left before its request; a switch that bound the
+/// socket under another name (a relative path) is probed by connecting.
+async fn ctl_alive(ctl: &Path) -> bool {
+    match std::fs::read_to_string("/proc/net/unix") {
+        Ok(table) if unix_listening(&table, ctl) => true,
+        _ => UnixStream::connect(ctl).await.is_ok(),
+    }
+}
+
+/// Whether `/proc/net/unix` (its text in `table`) lists a listening socket
+/// bound to `path`.
+fn unix_listening(table: &str, path: &Path) -> bool {
+    const ACCEPTING: &str = "00010000";
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(3) == Some(&ACCEPTING)
+            && fields
+                .get(7..)
+                .is_some_and(|p| Path::new(&p.join(" ")) == path)
+    })
 }
 
 /// Follows the console file: copies new complete lines to stdout (when
@@ -533,6 +559,17 @@ impl ConsoleTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listening_control_socket_is_found_in_proc_net_unix() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01    42 /tmp/sw dir/ctl\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03    43 /tmp/other/ctl\n";
+        assert!(unix_listening(table, Path::new("/tmp/sw dir/ctl")));
+        // connected, not listening
+        assert!(!unix_listening(table, Path::new("/tmp/other/ctl")));
+        assert!(!unix_listening(table, Path::new("/tmp/gone/ctl")));
+    }
 
     #[test]
     fn console_tail_takes_whole_lines_and_spots_a_panic() {
