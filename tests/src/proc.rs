@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::tools::system_tool;
 use crate::wait_until;
 
 /// How a [`Child`] is started.
@@ -216,4 +217,31 @@ impl Drop for PidGuard {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
+}
+
+/// CPU seconds (user + system) the process used so far.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 of proc(5); `rest` starts at field 3.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new(system_tool("getconf"))
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The process's resident memory in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    memory_kib(pid).0
 }

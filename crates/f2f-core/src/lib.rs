@@ -19,6 +19,8 @@
 //! - [`capture`]: pcap files and the capture stream of `port/capture`.
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
+//! - [`vm`]: `f2f-overlay vm`'s image bundles, accelerator choice and qemu
+//!   command line.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -41,4 +43,5 @@ pub mod status;
 pub mod stp;
 pub mod switch;
 pub mod time;
+pub mod vm;
 pub mod wire;

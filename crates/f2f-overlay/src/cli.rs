@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use f2f_core::dhcp::{IpRange, Ipv4Net, Reservation};
 use f2f_core::mac::MacAddr;
+use f2f_core::vm::AccelChoice;
 
 /// A drop-in vde_switch and friend-to-friend Ethernet overlay.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Write the frames passing a port (both directions) to a pcap file.
     Capture(CaptureArgs),
+    /// Run a qemu VM from a base image on a switch: a qcow2 overlay per run
+    /// (the base is never written), the serial console to a log file.
+    Vm(VmArgs),
 }
 
 /// Where a client finds a running switch's management socket.
@@ -104,6 +108,49 @@ pub struct CaptureArgs {
     /// Stop after this many frames (default: until Ctrl-C).
     #[arg(short = 'c', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay vm IMAGE`.
+#[derive(Debug, Clone, Args)]
+pub struct VmArgs {
+    /// A disk image (qcow2 or raw) or an image bundle: a directory with
+    /// image.toml.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// The switch's control directory (default: vde_switch's default
+    /// directory).
+    #[arg(short = 's', long = "sock", value_name = "DIR")]
+    pub sock: Option<PathBuf>,
+    /// The VM's name: its directory under STATE_DIR/vms/ (default: the
+    /// image's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The NIC's MAC (default: random 52:54:00:xx:xx:xx).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<MacAddr>,
+    /// Guest memory in MB (default: the bundle's, else 128).
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// KVM or TCG; auto uses KVM only when /dev/kvm opens and the CPU has
+    /// vmx/svm.
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto")]
+    pub accel: AccelChoice,
+    /// Kernel for direct kernel boot (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (replaces the bundle's).
+    #[arg(long, value_name = "CMDLINE")]
+    pub append: Option<String>,
+    /// Keep the overlay after a clean stop too (it is always kept when the VM
+    /// fails).
+    #[arg(long)]
+    pub keep_overlay: bool,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -475,6 +522,45 @@ mod tests {
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
         let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
         assert!(rc.args.refuse_unsupported().is_ok());
+    }
+
+    #[test]
+    fn vm_arguments() {
+        let c = Cli::try_parse_from([
+            "f2f-overlay",
+            "vm",
+            "/img/master",
+            "-s",
+            "/tmp/sw",
+            "--name",
+            "m1",
+            "--mac",
+            "52:54:00:00:00:01",
+            "--memory",
+            "96",
+            "--accel",
+            "tcg",
+            "--append",
+            "console=ttyS0 tvm_sweep=4",
+        ])
+        .unwrap();
+        let Some(Command::Vm(a)) = c.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(a.image.to_str(), Some("/img/master"));
+        assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!((a.name.as_deref(), a.memory), (Some("m1"), Some(96)));
+        assert_eq!(a.mac.unwrap().to_string(), "52:54:00:00:00:01");
+        assert_eq!(a.accel, AccelChoice::Tcg);
+        assert_eq!(a.append.as_deref(), Some("console=ttyS0 tvm_sweep=4"));
+        let d = Cli::try_parse_from(["f2f-overlay", "vm", "img"]).unwrap();
+        let Some(Command::Vm(d)) = d.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(d.accel, AccelChoice::Auto);
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--accel", "hvf"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--mac", "zz"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm"]).is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod ports;
 mod state;
 mod switchd;
 mod sys;
+mod vm;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ use clap::Parser;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, PlugOptions, SwitchArgs, VdePlugCli, VdeSwitchCli};
+use crate::cli::{Cli, Command, PlugOptions, SwitchArgs, VdePlugCli, VdeSwitchCli, VmArgs};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::capture(&a)
             }
+            Some(Command::Vm(a)) => run_vm(a),
             None => {
                 let defaults = Cli::parse_from(["f2f-overlay", "switch"]);
                 match defaults.command {
@@ -157,4 +159,60 @@ fn run_plug(
         let _ = std::fs::remove_file(path);
     }
     Ok(result?)
+}
+
+/// `f2f-overlay vm`: start the VM, then run it until the guest powers off,
+/// Ctrl-C/SIGTERM/SIGHUP, the switch goes away (an error: exit status 1), or
+/// the VM fails.
+fn run_vm(a: VmArgs) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    logging::init(a.common.log_level.as_deref(), false);
+    let opts = vm::VmOptions {
+        switch_dir: a.sock.clone().unwrap_or_else(switchd::default_ctl_dir),
+        state_dir: state::state_dir(a.common.state_dir.as_deref()),
+        accel: a.accel,
+        image: a.image,
+        name: a.name,
+        mac: a.mac,
+        memory: a.memory,
+        kernel: a.kernel,
+        initrd: a.initrd,
+        append: a.append,
+        keep_overlay: a.keep_overlay,
+        mirror_console: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let ended = runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+        let vm = vm::launch(&opts).await?;
+        tracing::info!(
+            mac = %vm.mac(),
+            console = %vm.console_path().display(),
+            overlay = %vm.overlay_path().display(),
+            "VM running; Ctrl-C stops it"
+        );
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                _ = hup.recv() => "SIGHUP",
+            }
+            .to_string()
+        };
+        vm.run(stop).await
+    })?;
+    match ended {
+        vm::Ended::PoweredOff => tracing::info!("the guest powered off"),
+        vm::Ended::Stopped(_) => {}
+        vm::Ended::SwitchGone => anyhow::bail!(
+            "the switch at {} went away: the VM was stopped",
+            opts.switch_dir.display()
+        ),
+    }
+    Ok(())
 }

@@ -10,16 +10,19 @@
 //! One submodule per area: [`wire`] (VDE records, stream framing),
 //! [`switch`] (console lines, switch operation sequences), [`config`] (the
 //! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
-//! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences).
+//! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences), [`vm`] (image bundles'
+//! `image.toml`).
 
 mod config;
 mod dhcp;
 mod stp;
 mod switch;
+mod vm;
 mod wire;
 
 pub use self::config::config;
 pub use self::dhcp::dhcp_server;
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
+pub use self::vm::image_toml;
 pub use self::wire::{capture_stream, stream_decode, vde_request};

@@ -160,6 +160,15 @@ impl VdeServer {
         let id = u32::try_from(ctl.as_raw_fd()).unwrap_or(0);
         let request = match read_request(&mut ctl).await {
             Ok(r) => r,
+            // connect-and-close is a liveness probe (`f2f-overlay vm` checks
+            // that the switch is still there this way), not an error
+            Err(HandshakeError::ClosedEarly) => {
+                debug!(
+                    endpoint = id,
+                    "VDE control connection closed before a request"
+                );
+                return;
+            }
             Err(err) => {
                 warn!(endpoint = id, "VDE control connection refused: {err}");
                 return;
