@@ -21,6 +21,7 @@
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
 //! - [`vm`]: `f2f-overlay vm`'s image bundles, accelerator choice and qemu
 //!   command line.
+//! - [`room`]: the room protocol of `join` (master, grants, wiring).
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+pub mod room;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod status;

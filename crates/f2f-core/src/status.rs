@@ -281,6 +281,35 @@ pub struct LinkStatus {
     pub port: Option<PortId>,
     /// Session state, e.g. `connecting`, `up`.
     pub state: String,
+    /// How frames travel: `tcp` or `xmpp` (empty when not known).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub transport: String,
+    /// The XMPP path's queue and counters, for `xmpp` links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmpp: Option<XmppLinkStatus>,
+}
+
+/// An XMPP link's send queue, counters and measured throughput.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmppLinkStatus {
+    /// Frames waiting to be sent.
+    pub queue: usize,
+    /// Frames the queue holds before dropping.
+    pub queue_capacity: usize,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Stanzas sent (a stanza carries a batch of frames).
+    pub tx_stanzas: u64,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Received frame elements that did not decode.
+    pub rx_bad: u64,
+    /// Frames dropped because the queue was full.
+    pub drops: u64,
+    /// Measured send throughput of frame bytes, bit/s.
+    pub tx_bits_per_sec: u64,
+    /// Measured receive throughput of frame bytes, bit/s.
+    pub rx_bits_per_sec: u64,
 }
 
 /// The built-in DHCP server (filled by the DHCP feature).
@@ -320,13 +349,118 @@ pub struct LeaseStatus {
     pub expires_in_secs: u64,
 }
 
-/// The room this switch is a member of (filled by `join`).
+/// The room this switch is a member of (filled by `join` from
+/// [`Room::status`](crate::room::Room::status)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomStatus {
     /// The room's JID.
     pub room: String,
-    /// Members' JIDs.
+    /// Granted members present: real JIDs where known, else nicks.
     pub members: Vec<String>,
+    /// Our nick.
+    #[serde(default)]
+    pub nick: String,
+    /// Our role: `master` or `member`.
+    #[serde(default)]
+    pub role: String,
+    /// The master's nick, when one is known.
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Our grant, once applied.
+    #[serde(default)]
+    pub grant: Option<RoomGrantStatus>,
+    /// Every other occupant, by nick.
+    #[serde(default)]
+    pub peers: Vec<RoomPeerStatus>,
+}
+
+impl RoomStatus {
+    /// The room section of the text summary: one line for the room, one for
+    /// our grant, one per peer with its link.
+    fn render(&self, out: &mut String) {
+        let master = self.master.as_deref().unwrap_or("none");
+        let _ = writeln!(
+            out,
+            "Room: {} as {} ({}), master {master}",
+            self.room, self.nick, self.role
+        );
+        if let Some(g) = &self.grant {
+            let macs: Vec<String> = g.macs.iter().map(MacAddr::to_string).collect();
+            let dhcp = if g.dhcp { ", serves DHCP" } else { "" };
+            let _ = writeln!(
+                out,
+                "  grant: {} {} MACs {}{dhcp}",
+                g.subnet,
+                g.topology,
+                macs.join(" ")
+            );
+        }
+        for p in &self.peers {
+            let link = match &p.link {
+                None => "no link".to_string(),
+                Some(l) => match &l.dial {
+                    Some(d) => format!("{} to {d} {}", l.transport, l.state),
+                    None => format!("{} {}", l.transport, l.state),
+                },
+            };
+            let jid = p.jid.as_deref().unwrap_or("-");
+            let role = if p.master {
+                "master"
+            } else if p.granted {
+                "member"
+            } else {
+                "occupant"
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({jid}, {}) {role}: {link}",
+                p.nick, p.affiliation
+            );
+        }
+    }
+}
+
+/// The parameters a room's master granted us.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomGrantStatus {
+    /// Our MAC addresses.
+    pub macs: Vec<MacAddr>,
+    /// The room's subnet, CIDR.
+    pub subnet: String,
+    /// `star` or `mesh`.
+    pub topology: String,
+    /// Whether our switch serves DHCP.
+    pub dhcp: bool,
+}
+
+/// Another occupant of the room.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPeerStatus {
+    /// Its nick.
+    pub nick: String,
+    /// Its real JID, when the room shows it.
+    pub jid: Option<String>,
+    /// Its MUC affiliation (`owner`, `admin`, `member`, `none`, `outcast`).
+    pub affiliation: String,
+    /// True for the master we follow.
+    pub master: bool,
+    /// True when the master granted it (it is part of the network).
+    pub granted: bool,
+    /// Its MACs (known to the master only).
+    pub macs: Vec<MacAddr>,
+    /// Our link to it, if any.
+    pub link: Option<RoomLinkStatus>,
+}
+
+/// Our link to one room peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomLinkStatus {
+    /// `tcp` or `xmpp`.
+    pub transport: String,
+    /// The endpoint we dial (TCP links we dial).
+    pub dial: Option<String>,
+    /// `pending`, `up` or `failed`.
+    pub state: String,
 }
 
 /// A running capture (`port/capture`).
@@ -580,7 +714,20 @@ impl Snapshot {
             let _ = writeln!(out, "Links:");
             for l in &self.links {
                 let port = l.port.map_or_else(|| "-".to_string(), |p| p.to_string());
-                let _ = writeln!(out, "  {} port {} {}", l.peer, port, l.state);
+                let via = if l.transport.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", l.transport)
+                };
+                let _ = writeln!(out, "  {} port {} {}{via}", l.peer, port, l.state);
+                if let Some(x) = &l.xmpp {
+                    let _ = writeln!(
+                        out,
+                        "    queue {}/{}, sent {} frames in {} stanzas ({} bit/s), received {} frames ({} bit/s), dropped {}, bad {}",
+                        x.queue, x.queue_capacity, x.tx_frames, x.tx_stanzas, x.tx_bits_per_sec,
+                        x.rx_frames, x.rx_bits_per_sec, x.drops, x.rx_bad
+                    );
+                }
             }
         }
         match &self.dhcp {
@@ -602,9 +749,7 @@ impl Snapshot {
             None => {
                 let _ = writeln!(out, "Room: none");
             }
-            Some(r) => {
-                let _ = writeln!(out, "Room: {} ({})", r.room, r.members.join(", "));
-            }
+            Some(r) => r.render(out),
         }
         if self.captures.is_empty() {
             let _ = writeln!(out, "Captures: none");

@@ -16,15 +16,18 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+mod join;
 mod limit;
 mod logging;
 mod mgmt;
 mod plug;
 mod ports;
+mod room;
 mod state;
 mod switchd;
 mod sys;
 mod vm;
+mod xmpp;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
             }
+            Some(Command::Join(a)) => join::run(*a),
             Some(Command::Capture(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::capture(&a)

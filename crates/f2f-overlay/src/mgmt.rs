@@ -76,6 +76,14 @@ pub struct Console {
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
     sessions: Limit,
+    extra: Option<Arc<dyn StatusExtra>>,
+}
+
+/// A part of the process beside the switch (a room) that adds its own
+/// sections to the status snapshot.
+pub trait StatusExtra: Send + Sync + std::fmt::Debug {
+    /// Fill in this part's sections of `snapshot`.
+    fn fill(&self, snapshot: &mut Snapshot);
 }
 
 impl Console {
@@ -89,6 +97,7 @@ impl Console {
         shutdown: Arc<Notify>,
         dhcp: Option<Arc<DhcpPort>>,
         max_sessions: usize,
+        extra: Option<Arc<dyn StatusExtra>>,
     ) -> Arc<Console> {
         Arc::new(Console {
             sessions: Limit::new(
@@ -97,6 +106,7 @@ impl Console {
                 max_sessions,
             ),
             dhcp,
+            extra,
             datapath,
             vde,
             mgmt,
@@ -115,6 +125,9 @@ impl Console {
             drop(sw);
             snapshot.captures = self.datapath.captures().stats();
             snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
+            if let Some(extra) = &self.extra {
+                extra.fill(&mut snapshot);
+            }
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }
         reply

@@ -26,6 +26,8 @@
 //!   (spec/fstp.md §2).
 //! - [`stream`]: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
 //!   prefix (§6) and qemu `-netdev stream`'s 4-byte prefix (§7).
+//! - [`xmpp`]: frames as base64 elements in XMPP stanzas, and how many go
+//!   into one stanza (spec/xmpp-transport.md §5).
 //!
 //! Data-socket datagrams need no format of their own: one datagram is one
 //! Ethernet frame, with no header (§3.2).
@@ -33,3 +35,4 @@
 pub mod bpdu;
 pub mod stream;
 pub mod vde;
+pub mod xmpp;

@@ -6,3 +6,4 @@ pub mod dhcp;
 pub mod stream;
 pub mod tap;
 pub mod vde;
+pub mod xmpp;
