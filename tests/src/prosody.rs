@@ -67,8 +67,11 @@ impl Prosody {
             .join("data/localhost/accounts")
             .join(format!("{}.dat", encode_node(user)));
         let password = password.replace('\\', "\\\\").replace('"', "\\\"");
-        std::fs::write(path, format!("return {{ [\"password\"] = \"{password}\"; }};\n"))
-            .expect("write account file");
+        std::fs::write(
+            path,
+            format!("return {{ [\"password\"] = \"{password}\"; }};\n"),
+        )
+        .expect("write account file");
     }
 
     /// The c2s address, `127.0.0.1:PORT`.
@@ -94,8 +97,7 @@ impl Prosody {
 
 impl Drop for Prosody {
     fn drop(&mut self) {
-        self.child
-            .signal(nix::sys::signal::Signal::SIGTERM);
+        self.child.signal(nix::sys::signal::Signal::SIGTERM);
         if self.child.wait_exit(Duration::from_secs(2)).is_none() {
             self.child.stop();
         }

@@ -60,7 +60,9 @@ impl RawXmpp {
 
     /// Writes raw XML.
     pub fn send(&mut self, xml: &str) {
-        self.tcp.write_all(xml.as_bytes()).expect("write to prosody");
+        self.tcp
+            .write_all(xml.as_bytes())
+            .expect("write to prosody");
     }
 
     /// Reads until `text` has been received (panics after a few seconds).

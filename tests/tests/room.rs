@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use f2f_e2e::netns::assert_pings;
 use f2f_e2e::prosody::{free_port, password_file, require_prosody, Prosody, DOMAIN};
 use f2f_e2e::room::{room_jid, JoinSpec, Member};
-use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::tools::{f2f_bin, require_f2f, require_root, require_tool};
+use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::{require, wait_until, Netns, TempDir};
 
 const BUSYBOX: &str = f2f_e2e::dhcp::BUSYBOX;
@@ -41,7 +41,11 @@ fn join_and_lease(prosody: &Prosody, tmp: &TempDir, spec: JoinSpec) -> Node {
     let ns = Netns::new();
     let mac = member.tap_into(&ns);
     let ip = member.lease(&ns, tmp.path(), 10);
-    eprintln!("{}: from join to DHCP lease {ip}: {:?}", spec.user, start.elapsed());
+    eprintln!(
+        "{}: from join to DHCP lease {ip}: {:?}",
+        spec.user,
+        start.elapsed()
+    );
     Node {
         member,
         spec,
@@ -149,12 +153,21 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     forger.groupchat(&room, &"x".repeat(70 * 1024));
     let alice = &nodes[1].member;
     assert!(
-        wait_until(Duration::from_secs(5), || alice.child.stderr().matches("from forger").count() >= 4),
+        wait_until(Duration::from_secs(5), || alice
+            .child
+            .stderr()
+            .matches("from forger")
+            .count()
+            >= 4),
         "alice did not log the forged messages: {}",
         alice.child.stderr()
     );
     let grant_macs = alice.status()["room"]["grant"]["macs"].clone();
-    assert_eq!(grant_macs[0], nodes[1].mac.as_str(), "a forged grant was applied");
+    assert_eq!(
+        grant_macs[0],
+        nodes[1].mac.as_str(),
+        "a forged grant was applied"
+    );
     assert_all_pairs_ping(&nodes, "after forged messages");
     drop(forger);
 
@@ -182,7 +195,9 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     nodes[0].member.child.stop();
     for n in &nodes[1..] {
         assert!(
-            wait_until(Duration::from_secs(10), || n.member.logged("master is gone")),
+            wait_until(Duration::from_secs(10), || n
+                .member
+                .logged("master is gone")),
             "{} did not report the master's departure: {}",
             n.member.user,
             n.member.child.stderr()
@@ -211,7 +226,12 @@ fn mesh_over_xmpp_leases_pings_and_survives_the_master() {
 }
 
 /// Runs `join` expecting it to fail; returns its stderr and how long it took.
-fn failing_join(prosody_addr: &str, user: &str, password: &str, tmp: &TempDir) -> (String, Duration) {
+fn failing_join(
+    prosody_addr: &str,
+    user: &str,
+    password: &str,
+    tmp: &TempDir,
+) -> (String, Duration) {
     let pw = password_file(tmp.path(), &format!("{user}-bad"), password);
     let start = Instant::now();
     let out = Command::new(f2f_bin())
@@ -247,7 +267,10 @@ fn wrong_password_and_unreachable_server_fail_fast_with_one_line() {
     let (err, took) = failing_join(&closed, "carol", "right", &tmp);
     assert!(took < Duration::from_secs(5), "took {took:?}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains("cannot reach") && err.contains("--server"), "{err}");
+    assert!(
+        err.contains("cannot reach") && err.contains("--server"),
+        "{err}"
+    );
 }
 
 /// Reads ping's `rtt min/avg/max/mdev` line: the average in ms.
@@ -277,11 +300,17 @@ fn bench_xmpp_transport() {
     let room = room_jid(&format!("bench{}", std::process::id()));
     let start = Instant::now();
     let nodes = room_of_three(&prosody, &tmp, &room, "mesh");
-    eprintln!("BENCH three joins with leases (sequential): {:?}", start.elapsed());
+    eprintln!(
+        "BENCH three joins with leases (sequential): {:?}",
+        start.elapsed()
+    );
     let (a, b) = (&nodes[1], &nodes[2]);
     let rtt = ping_avg_ms(&a.ns, &b.ip.to_string(), 40);
     eprintln!("BENCH member-to-member ping over XMPP: avg {rtt:.2} ms");
     let bps = f2f_e2e::netns::iperf3(&b.ns, &a.ns, &b.ip.to_string(), 5, tmp.path());
-    eprintln!("BENCH member-to-member TCP over XMPP: {:.1} Mbit/s", bps / 1e6);
+    eprintln!(
+        "BENCH member-to-member TCP over XMPP: {:.1} Mbit/s",
+        bps / 1e6
+    );
     eprintln!("BENCH status of the sender: {}", a.member.status()["links"]);
 }

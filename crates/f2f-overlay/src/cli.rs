@@ -95,7 +95,12 @@ pub struct JoinArgs {
     #[arg(long)]
     pub master: bool,
     /// The room's subnet, served by the master's DHCP server.
-    #[arg(long, value_name = "CIDR", default_value = "192.168.254.0/24", requires = "master")]
+    #[arg(
+        long,
+        value_name = "CIDR",
+        default_value = "192.168.254.0/24",
+        requires = "master"
+    )]
     pub subnet: Ipv4Net,
     /// How the room's switches are wired.
     #[arg(long, value_enum, default_value = "star", requires = "master")]
@@ -113,9 +118,18 @@ pub struct JoinArgs {
     /// a specific address).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
-    /// Start a VM with the granted MAC on this image.
+    /// Start a VM on this image (a disk or an image bundle) with the granted
+    /// MAC, attached to this switch, once the grant is applied and the switch
+    /// is wired; it stops when join exits.
     #[arg(long, value_name = "IMAGE")]
     pub vm: Option<PathBuf>,
+    /// The VM's kernel command line, replacing the bundle's (e.g. to add
+    /// tvm_sweep=N for the master image's sweep).
+    #[arg(long = "vm-append", value_name = "A", requires = "vm")]
+    pub vm_append: Option<String>,
+    /// The VM's memory in MB (default: the bundle's).
+    #[arg(long = "vm-memory", value_name = "MB", requires = "vm")]
+    pub vm_memory: Option<u32>,
     /// The switch.
     #[command(flatten)]
     pub switch: SwitchArgs,

@@ -17,6 +17,7 @@ mod config;
 mod console;
 mod datapath;
 mod join;
+mod join_vm;
 mod limit;
 mod logging;
 mod mgmt;

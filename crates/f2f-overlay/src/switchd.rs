@@ -2,13 +2,13 @@
 //! vde_switch does (spec/vde-protocol.md §1), optionally daemonize, then run
 //! the ports, the console and the timers until shutdown, and clean up.
 
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -247,8 +247,14 @@ pub struct CompanionCtx {
 /// Work that runs beside the switch on its runtime (a room session): given
 /// the switch, it returns what it adds to `status` and the future to run.
 /// The switch shuts down when that future fails.
-pub type Companion =
-    Box<dyn FnOnce(CompanionCtx) -> (Arc<dyn StatusExtra>, Pin<Box<dyn Future<Output = Result<()>>>>)>;
+pub type Companion = Box<
+    dyn FnOnce(
+        CompanionCtx,
+    ) -> (
+        Arc<dyn StatusExtra>,
+        Pin<Box<dyn Future<Output = Result<()>>>>,
+    ),
+>;
 
 /// [`run`] with a [`Companion`].
 pub fn run_with(
@@ -393,7 +399,10 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -
     }
     if let Some(fut) = companion.filter(|_| failed.is_none()) {
         stop.notify_one();
-        if tokio::time::timeout(Duration::from_secs(2), fut).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), fut)
+            .await
+            .is_err()
+        {
             warn!("the room session did not finish in time");
         }
     }

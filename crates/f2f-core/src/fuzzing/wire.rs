@@ -223,17 +223,33 @@ pub fn xmpp_frames(data: &[u8]) {
     if let Ok(frame) = decode_frame(&text) {
         assert!(frame.len() <= MAX_FRAME, "decoded a frame over the limit");
         let again = encode_frame(&frame);
-        assert_eq!(decode_frame(&again).ok(), Some(frame), "encode → decode changed the frame");
+        assert_eq!(
+            decode_frame(&again).ok(),
+            Some(frame),
+            "encode → decode changed the frame"
+        );
     }
     let lens: Vec<usize> = data
         .chunks(2)
-        .map(|c| usize::from(u16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)])))
+        .map(|c| {
+            usize::from(u16::from_le_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ]))
+        })
         .collect();
     let n = batch_len(lens.iter().copied());
     assert_eq!(n == 0, lens.is_empty(), "empty batch with frames waiting");
     assert!(n <= MAX_FRAMES_PER_STANZA);
     if n > 1 {
-        let bytes: usize = lens.iter().take(n).map(|l| encoded_len(*l) + ELEMENT_OVERHEAD).sum();
-        assert!(bytes <= MAX_BATCH_BYTES, "batch of {bytes} bytes over the limit");
+        let bytes: usize = lens
+            .iter()
+            .take(n)
+            .map(|l| encoded_len(*l) + ELEMENT_OVERHEAD)
+            .sum();
+        assert!(
+            bytes <= MAX_BATCH_BYTES,
+            "batch of {bytes} bytes over the limit"
+        );
     }
 }

@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn bad_text_is_refused_by_reason() {
-        assert!(matches!(decode_frame("!!!!"), Err(FrameError::NotBase64(_))));
+        assert!(matches!(
+            decode_frame("!!!!"),
+            Err(FrameError::NotBase64(_))
+        ));
         assert_eq!(decode_frame("AAAA"), Err(FrameError::TooShort(3)));
         let long = "A".repeat(encoded_len(MAX_FRAME) + 4);
         assert_eq!(decode_frame(&long), Err(FrameError::TooLong(long.len())));

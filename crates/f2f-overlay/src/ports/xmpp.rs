@@ -244,9 +244,15 @@ impl XmppLinks {
     ) {
         let link = self.peers().get(nick).cloned();
         let Some(link) = link else {
-            let mut strangers = self.strangers.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut strangers = self
+                .strangers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if strangers.insert(nick.to_string()) {
-                warn!(peer = nick, "dropping frames from a room occupant we have no link with");
+                warn!(
+                    peer = nick,
+                    "dropping frames from a room occupant we have no link with"
+                );
             }
             return;
         };

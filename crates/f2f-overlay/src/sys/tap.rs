@@ -111,7 +111,10 @@ pub fn open_tap(name: &str) -> Result<(OwnedFd, String), TapError> {
 pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() > MAX_NAME_LEN {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
     }
     let sock = nix::sys::socket::socket(
         nix::sys::socket::AddressFamily::Inet,

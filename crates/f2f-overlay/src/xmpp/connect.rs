@@ -122,7 +122,9 @@ fn tls_config(ca: Option<&Path>) -> Result<ClientConfig> {
     if let Some(path) = ca {
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| anyhow::anyhow!("--ca {}: cannot read certificates: {e}", path.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("--ca {}: cannot read certificates: {e}", path.display())
+            })?;
         if certs.is_empty() {
             bail!("--ca {}: no PEM certificate in it", path.display());
         }
@@ -197,7 +199,11 @@ async fn starttls(
         )))
         .await?;
     loop {
-        match stream.next().await.map(|r| r.and_then(|e| e.into_read_error())) {
+        match stream
+            .next()
+            .await
+            .map(|r| r.and_then(|e| e.into_read_error()))
+        {
             Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
             Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
             Some(Err(ReadError::HardError(e))) => return Err(e.into()),
@@ -235,7 +241,9 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
             .with_channel_binding(binding);
         match tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds).await {
             Ok(_) => Ok(()),
-            Err(XmppError::Auth(AuthError::Fail(cond))) => Err(Failure::Refused(format!("{cond:?}"))),
+            Err(XmppError::Auth(AuthError::Fail(cond))) => {
+                Err(Failure::Refused(format!("{cond:?}")))
+            }
             Err(XmppError::Auth(e)) => Err(Failure::Refused(e.to_string())),
             Err(e) => Err(Failure::Connect(e.to_string())),
         }
@@ -250,7 +258,11 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
         Ok(Err(Failure::Connect(why))) => bail!(
             "cannot reach the XMPP server {server} ({why}): check --server HOST:PORT \
              and that the server runs{}",
-            if connector.is_tls() { " and offers STARTTLS with a certificate we trust (--ca FILE)" } else { "" }
+            if connector.is_tls() {
+                " and offers STARTTLS with a certificate we trust (--ca FILE)"
+            } else {
+                ""
+            }
         ),
         Err(_) => bail!(
             "the XMPP server {server} did not complete a login within {}s: \

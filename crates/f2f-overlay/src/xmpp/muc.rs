@@ -90,9 +90,10 @@ pub fn parse(room: &BareJid, presence: &Presence) -> Option<RoomPresence> {
 
 /// Why the room refused our presence.
 fn refusal(presence: &Presence) -> RoomPresence {
-    let error = presence.payloads.iter().find_map(|p| {
-        tokio_xmpp::parsers::stanza_error::StanzaError::try_from(p.clone()).ok()
-    });
+    let error = presence
+        .payloads
+        .iter()
+        .find_map(|p| tokio_xmpp::parsers::stanza_error::StanzaError::try_from(p.clone()).ok());
     match error.map(|e| e.defined_condition) {
         Some(DefinedCondition::Conflict) => RoomPresence::NickConflict,
         Some(other) => RoomPresence::Refused(format!("{other:?}")),
@@ -162,7 +163,8 @@ mod tests {
                 own: false
             })
         );
-        let other_room = presence("<presence xmlns='jabber:client' from='x@conference.localhost/bob'/>");
+        let other_room =
+            presence("<presence xmlns='jabber:client' from='x@conference.localhost/bob'/>");
         assert_eq!(parse(&room, &other_room), None);
         let conflict = presence(
             "<presence xmlns='jabber:client' type='error' from='r@conference.localhost/bob'>\

@@ -104,7 +104,10 @@ pub async fn run(
     .await;
     let bound = match online {
         Ok(Some(jid)) => jid,
-        Ok(None) => bail!("the XMPP stream to {} ended during login", cfg.connector.addr()),
+        Ok(None) => bail!(
+            "the XMPP stream to {} ended during login",
+            cfg.connector.addr()
+        ),
         Err(_) => bail!(
             "no XMPP session with {} within {}s",
             cfg.connector.addr(),
@@ -199,11 +202,10 @@ async fn send_join(stream: &StanzaStream, cfg: &SessionConfig) -> Result<()> {
 async fn send_all(stream: &StanzaStream, cfg: &SessionConfig, out: Vec<Outbound>) -> Result<()> {
     for o in out {
         let msg = match o {
-            Outbound::Group(body) => Message::new_with_type(
-                MessageType::Groupchat,
-                Some(Jid::from(cfg.room.clone())),
-            )
-            .with_body(Lang::default(), body),
+            Outbound::Group(body) => {
+                Message::new_with_type(MessageType::Groupchat, Some(Jid::from(cfg.room.clone())))
+                    .with_body(Lang::default(), body)
+            }
             Outbound::Private { nick, body } => {
                 let Ok(to) = cfg.room.with_resource_str(&nick) else {
                     warn!(peer = nick, "not a valid nickname; message not sent");
@@ -258,7 +260,11 @@ fn on_message(
         return Vec::new();
     };
     if body.len() > MAX_BODY {
-        warn!(peer = nick, bytes = body.len(), "ignoring an oversized room message");
+        warn!(
+            peer = nick,
+            bytes = body.len(),
+            "ignoring an oversized room message"
+        );
         return Vec::new();
     }
     handler.on_message(nick, private, body)
