@@ -180,10 +180,13 @@ pub fn console_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
 }
 
-/// The first line of `console` starting with one of `prefixes`.
+/// The first whole line (one the guest has finished writing) of `console` starting with one
+/// of `prefixes`, without its line end.
 pub fn first_line(console: &str, prefixes: &[&str]) -> Option<String> {
     console
-        .lines()
+        .split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .find(|l| prefixes.iter().any(|p| l.starts_with(p)))
         .map(str::to_string)
 }
@@ -212,6 +215,16 @@ pub fn alive(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn takes_only_whole_console_lines() {
+        let console = "boot\r\nVM-READY ip=10.0.0.2 mac=52:54:00:00:00:01\r\nF2F-SWEEP up=4 ho";
+        assert_eq!(
+            first_line(console, &["VM-READY"]).as_deref(),
+            Some("VM-READY ip=10.0.0.2 mac=52:54:00:00:00:01")
+        );
+        assert_eq!(first_line(console, &["F2F-SWEEP"]), None);
+    }
 
     #[test]
     fn reads_marker_fields() {

@@ -31,10 +31,13 @@ async fn run_vm(
     mac: oneshot::Receiver<MacAddr>,
     stop: Arc<Notify>,
 ) -> Result<Ended> {
-    let Ok(mac) = mac.await else {
-        return Ok(Ended::Stopped(
-            "the room session ended before a grant".to_string(),
-        ));
+    let before_grant = |why: &str| Ok(Ended::Stopped(format!("{why} before a grant")));
+    let mac = tokio::select! {
+        mac = mac => match mac {
+            Ok(mac) => mac,
+            Err(_) => return before_grant("the room session ended"),
+        },
+        () = stop.notified() => return before_grant("join is exiting"),
     };
     opts.mac = Some(mac);
     let vm = launch(&opts).await?;
