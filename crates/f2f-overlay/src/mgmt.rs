@@ -86,6 +86,15 @@ pub trait StatusExtra: Send + Sync + std::fmt::Debug {
     fn fill(&self, snapshot: &mut Snapshot);
 }
 
+/// The parts beside the switch whose state the console shows.
+#[derive(Debug)]
+pub struct Beside {
+    /// The DHCP server port, if any.
+    pub dhcp: Option<Arc<DhcpPort>>,
+    /// A room's sections of `status`, if any.
+    pub extra: Option<Arc<dyn StatusExtra>>,
+}
+
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
     /// `shutdown` command; at most `max_sessions` socket sessions at once.
@@ -95,10 +104,10 @@ impl Console {
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
-        dhcp: Option<Arc<DhcpPort>>,
+        beside: Beside,
         max_sessions: usize,
-        extra: Option<Arc<dyn StatusExtra>>,
     ) -> Arc<Console> {
+        let Beside { dhcp, extra } = beside;
         Arc::new(Console {
             sessions: Limit::new(
                 "management console sessions open",

@@ -177,39 +177,6 @@ pub fn capture_stream(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vde_request_accepts_the_spec_fixtures() {
-        let mut request =
-            b"\xce\xfa\xed\xfe\x03\x00\x00\x00\x00\x05\x00\x00\x01\x00/tmp/sw/.00001-00000"
-                .to_vec();
-        request.resize(122, 0);
-        request.extend_from_slice(b"QEMU user=me pid=1");
-        vde_request(&request);
-        let mut reply = b"\x01\x00/tmp/sw/005.9".to_vec();
-        reply.resize(110, 0);
-        vde_request(&reply);
-        vde_request(&[]);
-    }
-
-    #[test]
-    fn stream_decode_runs_every_mode() {
-        let stream = [0, 3, 1, 2, 3, 0, 0, 0, 1, 9, 0xff, 0xff, 1];
-        for mode in 0..=255u8 {
-            for max in [0u8, 1, 255] {
-                let mut data = vec![mode, max];
-                data.extend_from_slice(&stream);
-                stream_decode(&data);
-            }
-        }
-        stream_decode(&[]);
-        stream_decode(&[1]);
-    }
-}
-
 /// Decodes `data` (as text) as one XMPP frame element: what decodes must
 /// encode back to text that decodes to the same frame, never longer than the
 /// largest frame. Then reads the bytes as queued frame lengths: a batch is
@@ -251,5 +218,38 @@ pub fn xmpp_frames(data: &[u8]) {
             bytes <= MAX_BATCH_BYTES,
             "batch of {bytes} bytes over the limit"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vde_request_accepts_the_spec_fixtures() {
+        let mut request =
+            b"\xce\xfa\xed\xfe\x03\x00\x00\x00\x00\x05\x00\x00\x01\x00/tmp/sw/.00001-00000"
+                .to_vec();
+        request.resize(122, 0);
+        request.extend_from_slice(b"QEMU user=me pid=1");
+        vde_request(&request);
+        let mut reply = b"\x01\x00/tmp/sw/005.9".to_vec();
+        reply.resize(110, 0);
+        vde_request(&reply);
+        vde_request(&[]);
+    }
+
+    #[test]
+    fn stream_decode_runs_every_mode() {
+        let stream = [0, 3, 1, 2, 3, 0, 0, 0, 1, 9, 0xff, 0xff, 1];
+        for mode in 0..=255u8 {
+            for max in [0u8, 1, 255] {
+                let mut data = vec![mode, max];
+                data.extend_from_slice(&stream);
+                stream_decode(&data);
+            }
+        }
+        stream_decode(&[]);
+        stream_decode(&[1]);
     }
 }
