@@ -58,7 +58,8 @@ fi
 command -v qemu-img >/dev/null \
     || die "qemu-img is missing after the install (qemu-utils vs qemu-system-x86: see spec/test-vm.md)"
 for t in /usr/bin/vde_switch /usr/bin/vde_plug /usr/bin/vde_plug2tap /usr/bin/dpipe \
-    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap /usr/sbin/mkfs.ext4 /usr/bin/prosody; do
+    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap /usr/sbin/mkfs.ext4 \
+    /usr/bin/prosody; do
     [ -x "$t" ] || die "$t is missing after the install"
 done
 # The DHCP tests' VM image (images/build-test-vm.sh, cached under /var/tmp/f2f-e2e-cache) is

@@ -17,10 +17,10 @@
 //! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
-//! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
 //! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
 //! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
+//! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
 //!

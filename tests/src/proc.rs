@@ -240,8 +240,3 @@ fn clock_ticks() -> f64 {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
 }
-
-/// The process's resident memory in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
-    memory_kib(pid).0
-}

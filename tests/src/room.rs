@@ -135,12 +135,18 @@ impl Member {
         }
     }
 
-    /// Waits for the tap (made when the grant arrives) and moves it into `ns`, up, without an
-    /// address; returns its MAC. Panics with the process's log if it does not appear.
+    /// Waits for the tap (made when the grant arrives, then given the granted MAC, then
+    /// attached: the log says so) and moves it into `ns`, up, without an address; returns its
+    /// MAC. Panics with the process's log if it does not appear.
     pub fn tap_into(&mut self, ns: &Netns) -> String {
         let tap = self.tap.clone();
+        let attached = "tap attached";
+        let named = format!("tap={tap}");
         let appeared = wait_until(GRANT_DEADLINE, || {
-            Path::new(&format!("/sys/class/net/{tap}")).exists() || !self.child.is_running()
+            let log = self.child.stderr();
+            log.lines()
+                .any(|l| l.contains(attached) && l.contains(&named))
+                || !self.child.is_running()
         });
         assert!(
             appeared && self.child.is_running(),

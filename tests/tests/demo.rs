@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use f2f_e2e::proc::{cpu_secs, rss_kib};
+use f2f_e2e::proc::{cpu_secs, memory_kib};
 use f2f_e2e::prosody::{require_prosody, Prosody};
 use f2f_e2e::room::{room_jid, JoinSpec, Member};
 use f2f_e2e::tools::{require_f2f, require_tool, QEMU, QEMU_IMG};
@@ -216,7 +216,7 @@ fn four_node_demo(topology: &str) {
         eprintln!(
             "{topology}: {} join RSS {} KiB, CPU {:.2} s",
             node.user,
-            rss_kib(pid),
+            memory_kib(pid).0,
             cpu_secs(pid)
         );
     }

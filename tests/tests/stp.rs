@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use f2f_e2e::mgmt::{parse_ports, parse_stats};
 use f2f_e2e::netns::assert_pings;
 use f2f_e2e::peers::dpipe_cable;
-use f2f_e2e::proc::{cpu_secs, rss_kib, Child, Spawn};
+use f2f_e2e::proc::{cpu_secs, Child, Spawn};
 use f2f_e2e::tools::{require_real_vde, require_root, system_tool};
 use f2f_e2e::vde::{frame, mac, BROADCAST};
 use f2f_e2e::{
@@ -165,6 +165,11 @@ fn start(kind: SwitchKind, tmp: &TempDir, name: &str, mac_last: u8, fstp: bool) 
         args.push("-F");
     }
     Switch::start(kind, tmp, name, &args)
+}
+
+/// Resident memory in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    f2f_e2e::proc::memory_kib(pid).0
 }
 
 /// A BPDU frame as a neighbour would send it: `root`/`bridge` are 8-byte ids.

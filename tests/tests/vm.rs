@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use f2f_e2e::dhcp::{bare_tap, udhcpc, BUSYBOX};
 use f2f_e2e::netns::assert_pings;
-use f2f_e2e::proc::{cpu_secs, rss_kib, Child, Spawn};
+use f2f_e2e::proc::{cpu_secs, memory_kib, Child, Spawn};
 use f2f_e2e::tools::{
     f2f_bin, require_f2f, require_root, require_tool, QEMU, QEMU_IMG, VDE_PLUG2TAP,
 };
@@ -61,7 +61,8 @@ fn ip_of(ready: &str) -> Ipv4Addr {
 /// switch; each VM read the base disk and wrote its boot counter to its own overlay (both see
 /// `boots=1`); the sweep inside one (asked for with `tvm_sweep=4` on its kernel command line)
 /// finds the switch, the tap host and both VMs; Ctrl-C and SIGTERM stop them cleanly (exit 0,
-/// overlays removed, qemu gone); the base image's checksum is unchanged.
+/// qemu gone, the overlay removed unless `--keep-overlay`); the base image's checksum is
+/// unchanged.
 #[test]
 fn two_vms_from_one_bundle_get_leases_and_the_sweep_finds_every_host() {
     require!(tools());
@@ -87,7 +88,14 @@ fn two_vms_from_one_bundle_get_leases_and_the_sweep_finds_every_host() {
         &["--mac", mac_a, "--append", sweep_append],
         tmp.path(),
     );
-    let mut b = VmProc::start(&master, &sw.dir, &state, "b", &["--mac", mac_b], tmp.path());
+    let mut b = VmProc::start(
+        &master,
+        &sw.dir,
+        &state,
+        "b",
+        &["--mac", mac_b, "--keep-overlay"],
+        tmp.path(),
+    );
     let ns = Netns::new();
     let _tap = bare_tap(&ns, &sw.dir, "tap1", None, tmp.path());
     let host = udhcpc(&ns, "tap1", tmp.path(), 10)
@@ -150,7 +158,7 @@ fn two_vms_from_one_bundle_get_leases_and_the_sweep_finds_every_host() {
         .collect();
     a.child.signal(Signal::SIGINT);
     b.child.signal(Signal::SIGTERM);
-    for (vm, pid) in [&mut a, &mut b].into_iter().zip(pids) {
+    for ((vm, pid), keep) in [&mut a, &mut b].into_iter().zip(pids).zip([false, true]) {
         let status = vm.child.wait_exit(STOP_DEADLINE);
         assert!(
             status.is_some_and(|s| s.success()),
@@ -158,9 +166,10 @@ fn two_vms_from_one_bundle_get_leases_and_the_sweep_finds_every_host() {
             vm.child.stderr()
         );
         assert!(!alive(pid), "qemu {pid} outlived its launcher");
-        assert!(
-            !vm.dir.join("overlay.qcow2").exists(),
-            "the overlay is removed after a clean stop"
+        assert_eq!(
+            vm.dir.join("overlay.qcow2").exists(),
+            keep,
+            "the overlay is removed after a clean stop, unless --keep-overlay"
         );
         assert!(vm.dir.join("console.log").exists());
     }
@@ -345,8 +354,9 @@ fn vm_boot_to_lease_and_overhead() {
     let sw = dhcp_switch(&tmp, "10.223.0");
     let state = tmp.join("state");
     let pid = sw.child.pid();
+    let rss = |pid: u32| memory_kib(pid).0;
     std::thread::sleep(Duration::from_secs(2));
-    let (rss0, cpu0) = (rss_kib(pid), cpu_secs(pid));
+    let (rss0, cpu0) = (rss(pid), cpu_secs(pid));
     let t0 = Instant::now();
     let mut vms: Vec<VmProc> = ["v1", "v2"]
         .iter()
@@ -361,10 +371,10 @@ fn vm_boot_to_lease_and_overhead() {
             field(&ready, "uptime").unwrap_or("?")
         );
     }
-    let (rss1, cpu1) = (rss_kib(pid), cpu_secs(pid));
+    let (rss1, cpu1) = (rss(pid), cpu_secs(pid));
     let idle = Duration::from_secs(60);
     std::thread::sleep(idle);
-    let (rss2, cpu2) = (rss_kib(pid), cpu_secs(pid));
+    let (rss2, cpu2) = (rss(pid), cpu_secs(pid));
     eprintln!(
         "switch RSS: {rss0} KiB alone, {rss1} KiB with 2 VMs leased, {rss2} KiB after {idle:?} idle \
          ({:+.0} KiB per VM)",
@@ -382,9 +392,9 @@ fn vm_boot_to_lease_and_overhead() {
         eprintln!(
             "{}: launcher RSS {} KiB, CPU {:.3} s; qemu RSS {} KiB, CPU {:.1} s",
             vm.child.name(),
-            rss_kib(launcher),
+            rss(launcher),
             cpu_secs(launcher),
-            rss_kib(qemu),
+            rss(qemu),
             cpu_secs(qemu)
         );
         assert!(vm.child.is_running());

@@ -17,6 +17,11 @@
 //!   one port flooding random sources cannot push the others out of the
 //!   table. Entries expired but not yet collected still count.
 //!
+//! Debug output (vde_switch's `hash/+` and `hash/-`): while a journal is on
+//! ([`Fdb::set_journal`]) every new and every removed entry is recorded, at
+//! most [`JOURNAL_LIMIT`] waiting, for the switch to drain
+//! ([`Fdb::take_change`]). Off (the default), it costs one branch.
+//!
 //! The hasher state comes from the shell (a fixed hash invites hash flooding by
 //! anyone who can pick source MACs), so this module never touches randomness.
 //! The defaults are vde_switch's (`hash/showinfo`): expire 100 s, GC every 2 s,
@@ -40,6 +45,38 @@ pub const DEFAULT_CAPACITY: usize = 65536;
 
 /// A VLAN id, 0..=4095 (0 is the default untagged VLAN, as in vde_switch).
 pub type Vlan = u16;
+
+/// Most changes the journal holds; newer ones are dropped until drained.
+pub const JOURNAL_LIMIT: usize = 1024;
+
+/// An entry appearing or going, as recorded by the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new entry (not a refresh, not a move).
+    Added(Key, PortId),
+    /// An entry removed: expired, flushed, evicted or cleared.
+    Removed(Key, PortId),
+}
+
+/// Which changes the journal records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Journal {
+    added: bool,
+    removed: bool,
+    changes: VecDeque<Change>,
+}
+
+impl Journal {
+    fn record(&mut self, change: Change) {
+        let wanted = match change {
+            Change::Added(..) => self.added,
+            Change::Removed(..) => self.removed,
+        };
+        if wanted && self.changes.len() < JOURNAL_LIMIT {
+            self.changes.push_back(change);
+        }
+    }
+}
 
 /// The table key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,6 +167,7 @@ pub struct Fdb<S> {
     per_port: Vec<usize>,
     next_stamp: u64,
     hasher: S,
+    journal: Journal,
 }
 
 impl<S: BuildHasher + Clone> Fdb<S> {
@@ -142,7 +180,31 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             per_port: Vec::new(),
             next_stamp: 0,
             hasher,
+            journal: Journal::default(),
         }
+    }
+
+    /// Record new entries (`added`) and removed ones (`removed`) for
+    /// [`Fdb::take_change`]; turning a kind off forgets what waits.
+    pub fn set_journal(&mut self, added: bool, removed: bool) {
+        self.journal.added = added;
+        self.journal.removed = removed;
+        if !added || !removed {
+            self.journal.changes.retain(|c| match c {
+                Change::Added(..) => added,
+                Change::Removed(..) => removed,
+            });
+        }
+    }
+
+    /// The oldest recorded change not yet taken.
+    pub fn take_change(&mut self) -> Option<Change> {
+        self.journal.changes.pop_front()
+    }
+
+    /// Whether recorded changes wait.
+    pub fn has_changes(&self) -> bool {
+        !self.journal.changes.is_empty()
     }
 
     /// The table's configuration.
@@ -227,6 +289,7 @@ impl<S: BuildHasher + Clone> Fdb<S> {
         self.order.push_back((key, stamp));
         count(&mut self.per_port, port);
         self.compact_if_needed();
+        self.journal.record(Change::Added(key, port));
         Learned::New { evicted }
     }
 
@@ -254,7 +317,7 @@ impl<S: BuildHasher + Clone> Fdb<S> {
 
     /// Forget everything.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.remove_where(|_, _| true);
         self.order.clear();
         self.per_port.clear();
     }
@@ -339,6 +402,7 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             }
             if let Some(gone) = self.map.remove(&key) {
                 uncount(&mut self.per_port, gone.port);
+                self.journal.record(Change::Removed(key, gone.port));
             }
             return Some(key);
         }
@@ -350,10 +414,12 @@ impl<S: BuildHasher + Clone> Fdb<S> {
     fn remove_where(&mut self, mut gone: impl FnMut(&Key, &Entry) -> bool) -> usize {
         let before = self.map.len();
         let per_port = &mut self.per_port;
+        let journal = &mut self.journal;
         self.map.retain(|k, e| {
             let go = gone(k, e);
             if go {
                 uncount(per_port, e.port);
+                journal.record(Change::Removed(*k, e.port));
             }
             !go
         });
@@ -525,6 +591,36 @@ mod tests {
         assert_eq!(f.iter(t(0)).count(), 1);
         f.set_capacity(0);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn journal_records_new_and_removed_entries_only_when_on() {
+        let mut f = table(2);
+        f.learn(t(0), 0, mac(1), 1);
+        assert!(!f.has_changes(), "journal off by default");
+        f.set_journal(true, true);
+        f.learn(t(0), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(3), 3);
+        f.flush_port(3);
+        let k = |n, vlan| Key { vlan, mac: mac(n) };
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(
+            got,
+            [
+                Change::Added(k(2, 0), 2),
+                Change::Removed(k(1, 0), 1),
+                Change::Added(k(3, 0), 3),
+                Change::Removed(k(3, 0), 3),
+            ]
+        );
+        f.set_journal(false, true);
+        f.learn(t(2), 0, mac(4), 4);
+        f.collect_garbage(t(500));
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.contains(&Change::Removed(k(2, 0), 2)));
+        assert!(got.contains(&Change::Removed(k(4, 0), 4)));
     }
 
     fn limited(capacity: usize, per_port: usize) -> Fdb<H> {

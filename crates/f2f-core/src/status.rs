@@ -872,6 +872,7 @@ mod tests {
         uptime: 3723,
         mgmt: Some("/tmp/sw.mgmt"),
         now: 3723,
+        debug: 0,
     };
 
     fn frame(dst: u8, src: u8) -> Vec<u8> {

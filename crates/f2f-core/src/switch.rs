@@ -39,8 +39,10 @@ use crate::stp::{Stp, StpConfig};
 use crate::time::Instant;
 use crate::wire::bpdu::{BridgeId, BPDU_DST};
 
+mod debug;
 mod spanning;
 
+pub use debug::{Category, DebugEvent, MAX_PENDING as MAX_DEBUG_EVENTS};
 pub use spanning::{BpduOut, HubModeError};
 
 /// A port number, 0..numports.
@@ -431,6 +433,7 @@ pub struct Switch<S> {
     /// Ports or VLANs may have changed since the spanning tree last heard
     /// of them (see `spanning.rs`, `sync_stp`).
     stp_stale: bool,
+    debug: debug::DebugLog,
 }
 
 impl<S: BuildHasher + Clone> Switch<S> {
@@ -450,6 +453,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
             next_gc: Instant::ZERO,
             stp,
             stp_stale: false,
+            debug: debug::DebugLog::default(),
             config,
         }
     }
@@ -509,6 +513,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
                 port: u32::from(id),
                 numports: self.config.numports,
             })?;
+        let created = slot.is_none();
         let port = slot.get_or_insert_with(|| Port::new(true));
         if let Some(owner) = port.current_user.filter(|_| port.is_active()) {
             if owner != user {
@@ -527,8 +532,27 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if user != NO_USER {
             port.current_user = Some(user);
         }
+        let (ep, text) = (req.endpoint.id, req.endpoint.description.clone());
         port.endpoints.insert(0, req.endpoint);
         self.stp_stale = true;
+        if created {
+            self.debug.push(DebugEvent::Port {
+                added: true,
+                port: id,
+            });
+        }
+        self.debug.push(DebugEvent::Endpoint {
+            added: true,
+            port: id,
+            id: ep,
+        });
+        if self.debug.wants(Category::PortDescr) {
+            self.debug.push(DebugEvent::Description {
+                port: id,
+                id: ep,
+                text,
+            });
+        }
         Ok(id)
     }
 
@@ -542,8 +566,19 @@ impl<S: BuildHasher + Clone> Switch<S> {
         let before = p.endpoints.len();
         p.endpoints.retain(|e| e.id != endpoint_id);
         let found = p.endpoints.len() != before;
-        if found && p.endpoints.is_empty() {
+        let emptied = found && p.endpoints.is_empty();
+        if emptied {
             p.current_user = None;
+        }
+        if found {
+            self.debug.push(DebugEvent::Endpoint {
+                added: false,
+                port,
+                id: endpoint_id,
+            });
+        }
+        if emptied {
+            self.debug.push(DebugEvent::Port { added: false, port });
             self.fdb.flush_port(port);
             self.stp_stale = true;
         }
@@ -598,6 +633,10 @@ impl<S: BuildHasher + Clone> Switch<S> {
             Some(slot) => {
                 *slot = Some(Port::new(false));
                 self.stp_stale = true;
+                self.debug.push(DebugEvent::Port {
+                    added: true,
+                    port: id,
+                });
                 Ok(())
             }
         }

@@ -7,7 +7,7 @@
 //! hands the text here.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -45,7 +45,8 @@ pub enum ImageError {
     },
 }
 
-/// An image bundle's `image.toml`: paths relative to the bundle directory.
+/// An image bundle's `image.toml`: paths relative to the bundle directory,
+/// never outside it (no absolute paths, no `..`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageToml {
@@ -133,6 +134,20 @@ fn check_path(key: &'static str, p: &Path) -> Result<(), ImageError> {
         return Err(ImageError::Invalid {
             key,
             reason: "path contains a NUL byte".into(),
+        });
+    }
+    // A bundle may come from someone else: it names only its own files, so
+    // it can never make qemu read a host file into the guest.
+    let inside = p
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !inside {
+        return Err(ImageError::Invalid {
+            key,
+            reason: format!(
+                "{} is not inside the bundle: use a relative path without '..'",
+                p.display()
+            ),
         });
     }
     Ok(())
@@ -495,8 +510,11 @@ mod tests {
         assert_eq!(img.initrd, Some(PathBuf::from("/b/master/initramfs.gz")));
         assert_eq!(img.append.as_deref(), Some("console=ttyS0 quiet"));
         assert_eq!(img.memory, Some(96));
-        let abs = ImageToml::parse("disk = \"/x/d.img\"").unwrap();
-        assert_eq!(abs.resolve(Path::new("/b")).disk, PathBuf::from("/x/d.img"));
+        let sub = ImageToml::parse("disk = \"./disks/d.img\"").unwrap();
+        assert_eq!(
+            sub.resolve(Path::new("/b")).disk,
+            PathBuf::from("/b/./disks/d.img")
+        );
     }
 
     #[test]
@@ -520,6 +538,11 @@ mod tests {
         assert!(err(&long).starts_with("append: 3000 bytes"));
         assert!(err("disk = \"d\"\nkernel = \"k\"\nappend = \"a\\nb\"").starts_with("append:"));
         assert!(err("disk = \"a\\u0000b\"").contains("NUL"));
+        for outside in ["/etc/shadow", "../other/base.qcow2", "a/../../b"] {
+            let e = err(&format!("disk = \"{outside}\""));
+            assert!(e.contains("not inside the bundle"), "{e}");
+        }
+        assert!(err("disk = \"d\"\nkernel = \"/boot/vmlinuz\"").starts_with("kernel:"));
         assert!(err("not toml").contains("line 1"), "{}", err("not toml"));
     }
 

@@ -96,12 +96,12 @@ pub struct JoinArgs {
     pub master: bool,
     /// The room's subnet, served by the master's DHCP server.
     #[arg(
-        long,
+        long = "subnet",
         value_name = "CIDR",
         default_value = "192.168.254.0/24",
         requires = "master"
     )]
-    pub subnet: Ipv4Net,
+    pub room_subnet: Ipv4Net,
     /// How the room's switches are wired.
     #[arg(long, value_enum, default_value = "star", requires = "master")]
     pub topology: TopologyArg,
@@ -321,7 +321,8 @@ pub struct SwitchArgs {
     /// big-endian length framing); each connection is a port.
     #[arg(long = "stream-listen", value_name = "PATH")]
     pub stream_listen: Option<PathBuf>,
-    /// Number of debug clients (accepted; debug output is not supported yet).
+    /// Number of debug clients (accepted and ignored, as vde_switch 2.3.2
+    /// does: any console may `debug/add`).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,
     /// Capacity of the MAC table; the oldest entry is evicted when full
@@ -455,13 +456,29 @@ pub struct PlugOptions {
     pub group: Option<String>,
     /// The switch: `DIR`, `vde://DIR`, optionally with `[N]` or
     /// `[port=N/mode=M/group=G]` after it; none for the default switch
-    /// (/var/run/vde.ctl, else /tmp/vde.ctl).
+    /// (/var/run/vde.ctl, else /tmp/vde.ctl). Then, as vde_plug: a second
+    /// switch URL (a cable between the two), or `= COMMAND [ARGS]` (the
+    /// stream goes to the command's stdin/stdout instead of ours).
     #[arg(
         value_name = "URL",
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
     pub url: Vec<String>,
+}
+
+/// vde_plug's options for the second switch of `vde_plug URL1 URL2`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SecondPlug {
+    /// The second switch's port.
+    #[arg(long = "port2", value_name = "PORT")]
+    pub port2: Option<u32>,
+    /// Group of our data socket on the second switch.
+    #[arg(short = 'G', long = "group2", value_name = "GROUP")]
+    pub group2: Option<String>,
+    /// Mode of our data socket on the second switch, octal.
+    #[arg(short = 'M', long = "mod2", value_name = "MODE", value_parser = parse_octal)]
+    pub mode2: Option<u32>,
 }
 
 /// vde_plug's command line, for the `vde_plug` name: there `-p` is the pid
@@ -489,15 +506,9 @@ pub struct VdePlugCli {
     /// Log start, stop and IP addresses to syslog (not supported yet).
     #[arg(short = 'L', long = "iplog")]
     pub iplog: bool,
-    /// The second plug's group (two-plug mode is not supported yet).
-    #[arg(short = 'G', long = "group2", value_name = "GROUP")]
-    pub group2: Option<String>,
-    /// The second plug's mode (two-plug mode is not supported yet).
-    #[arg(short = 'M', long = "mod2", value_name = "MODE")]
-    pub mode2: Option<String>,
-    /// The second plug's port (two-plug mode is not supported yet).
-    #[arg(long = "port2", value_name = "PORT")]
-    pub port2: Option<u32>,
+    /// The second switch's settings (`vde_plug URL1 URL2`).
+    #[command(flatten)]
+    pub second: SecondPlug,
     /// The switch and the connection's settings.
     #[command(flatten)]
     pub plug: PlugOptions,
@@ -512,9 +523,6 @@ impl VdePlugCli {
         }
         if self.log || self.iplog {
             bad.push("-l/--log, -L/--iplog");
-        }
-        if self.group2.is_some() || self.mode2.is_some() || self.port2.is_some() {
-            bad.push("-G, -M, --port2 (two-plug mode)");
         }
         if bad.is_empty() {
             Ok(())
@@ -600,6 +608,43 @@ mod tests {
             .args;
         assert!(f.fstp && f.priority == Some(0x1000));
         assert!(f.refuse_unsupported().is_ok());
+        let j = Cli::try_parse_from([
+            "f2f-overlay",
+            "join",
+            "r@conference.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--master",
+            "--subnet",
+            "10.1.0.0/24",
+            "--topology",
+            "mesh",
+            "-s",
+            "/d",
+            "--tap",
+            "t0",
+        ]);
+        match j.unwrap().command {
+            Some(Command::Join(a)) => {
+                assert_eq!(a.room_subnet.to_string(), "10.1.0.0/24");
+                assert_eq!((a.topology, a.switch.tap.len()), (TopologyArg::Mesh, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from([
+            "f2f-overlay",
+            "join",
+            "r@c.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--subnet",
+            "10.1.0.0/24",
+        ])
+        .is_err());
         let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
         match c.unwrap().command {
             Some(Command::Capture(a)) => {

@@ -80,13 +80,13 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     state::ensure_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let master = if args.master {
         if args.switch.dhcp.subnet.is_none() {
-            args.switch.dhcp.subnet = Some(args.subnet);
+            args.switch.dhcp.subnet = Some(args.room_subnet);
         }
         if args.topology == TopologyArg::Mesh {
             args.switch.fstp = true;
         }
         Some(MasterParams {
-            subnet: args.subnet,
+            subnet: args.room_subnet,
             topology: match args.topology {
                 TopologyArg::Star => Topology::Star,
                 TopologyArg::Mesh => Topology::Mesh,

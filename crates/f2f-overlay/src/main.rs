@@ -16,6 +16,7 @@ mod clock;
 mod config;
 mod console;
 mod datapath;
+mod debugout;
 mod join;
 mod join_vm;
 mod limit;
@@ -38,7 +39,9 @@ use clap::Parser;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, PlugOptions, SwitchArgs, VdePlugCli, VdeSwitchCli, VmArgs};
+use crate::cli::{
+    Cli, Command, PlugOptions, SecondPlug, SwitchArgs, VdePlugCli, VdeSwitchCli, VmArgs,
+};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
         let cli = VdePlugCli::parse_from(args);
         cli.refuse_unsupported()
             .map_err(anyhow::Error::msg)
-            .and_then(|()| run_plug(cli.plug, cli.port, cli.pidfile, None))
+            .and_then(|()| run_plug(cli.plug, cli.port, cli.second, cli.pidfile, None))
     } else {
         match Cli::parse_from(args).command {
             Some(Command::Switch(a)) => run_switch(*a, bare),
@@ -72,7 +75,13 @@ fn main() -> ExitCode {
                     }
                 };
             }
-            Some(Command::Plug(a)) => run_plug(a.plug, a.port, None, a.common.log_level),
+            Some(Command::Plug(a)) => run_plug(
+                a.plug,
+                a.port,
+                SecondPlug::default(),
+                None,
+                a.common.log_level,
+            ),
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
@@ -121,32 +130,39 @@ fn run_switch(mut args: SwitchArgs, announce: bool) -> anyhow::Result<()> {
     })
 }
 
-/// `f2f-overlay plug` / `vde_plug`: attach, then copy until either side ends.
+/// `URL` as a target, with the options that override its `[…]` settings.
+fn plug_target(
+    url: &str,
+    port: Option<u32>,
+    mode: Option<u32>,
+    group: Option<&String>,
+) -> anyhow::Result<plug::Target> {
+    let mut target = plug::parse_url(url, &switchd::default_ctl_dir())?;
+    if port.is_some() {
+        target.port = port;
+    }
+    if let Some(mode) = mode {
+        target.mode = mode;
+    }
+    if let Some(group) = group {
+        target.group = Some(group.clone());
+    }
+    Ok(target)
+}
+
+/// `f2f-overlay plug` / `vde_plug`: attach (to two switches for a cable),
+/// then copy until either side ends.
 fn run_plug(
     opts: PlugOptions,
     port: Option<u32>,
+    second: SecondPlug,
     pidfile: Option<PathBuf>,
     level: Option<String>,
 ) -> anyhow::Result<()> {
     // vde_plug is silent unless something goes wrong.
     logging::init(Some(level.as_deref().unwrap_or("warn")), false);
-    let url = match opts.url.as_slice() {
-        [] => "",
-        [one] => one.as_str(),
-        _ => anyhow::bail!(
-            "not supported yet: a second URL or '= command' (two-plug mode); run it with dpipe instead"
-        ),
-    };
-    let mut target = plug::parse_url(url, &switchd::default_ctl_dir())?;
-    if port.is_some() {
-        target.port = port;
-    }
-    if let Some(mode) = opts.mode {
-        target.mode = mode;
-    }
-    if opts.group.is_some() {
-        target.group = opts.group.clone();
-    }
+    let (url, far) = plug::split_args(&opts.url).map_err(anyhow::Error::msg)?;
+    let target = plug_target(url, port, opts.mode, opts.group.as_ref())?;
     let descr = plug::description(
         opts.descr.as_deref().unwrap_or(plug::DEFAULT_DESCRIPTION),
         &sys::user_name(nix::unistd::Uid::effective().as_raw()),
@@ -155,11 +171,22 @@ fn run_plug(
     );
     let conn = plug::connect(&target, &descr)?;
     tracing::debug!(switch = %conn.switch_path.display(), "attached");
+    let far_conn = match &far {
+        plug::Far::Switch(url2) => {
+            let target2 = plug_target(url2, second.port2, second.mode2, second.group2.as_ref())?;
+            Some(plug::connect(&target2, &descr)?)
+        }
+        _ => None,
+    };
     if let Some(path) = &pidfile {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pid file {}", path.display()))?;
     }
-    let result = plug::run(conn);
+    let result = match (far, far_conn) {
+        (plug::Far::Command(argv), _) => plug::run_command(conn, &argv),
+        (_, Some(other)) => plug::run_cable(conn, other),
+        _ => plug::run(conn),
+    };
     if let Some(path) = &pidfile {
         let _ = std::fs::remove_file(path);
     }

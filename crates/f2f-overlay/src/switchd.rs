@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
-use crate::mgmt::{read_script, Beside, Console, ScriptMode, StatusExtra, DEFAULT_MAX_SESSIONS};
+use crate::mgmt::{read_script, Console, ScriptMode, Sections, StatusExtra, DEFAULT_MAX_SESSIONS};
 use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::stream::StreamServer;
 use crate::ports::tap::OpenTap;
@@ -343,7 +343,7 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -
         Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
         (p.dir.clone(), p.ctl_mode),
         Arc::clone(&shutdown),
-        Beside {
+        Sections {
             dhcp: dhcp.clone(),
             extra,
         },

@@ -12,8 +12,10 @@
 //! - the switch goes away: qemu does not notice that itself (it keeps a dead
 //!   VDE connection), so the launcher holds a session on the switch's
 //!   management socket (`DIR/mgmt`) and stops qemu at its end of file, or,
-//!   when there is no management socket there (a vde_switch without `-M`),
-//!   checks every second that `DIR/ctl` still accepts connections;
+//!   when there is no management socket there (a vde_switch without `-M`,
+//!   ours with `-M` elsewhere) or the switch ends the session while its
+//!   control socket still answers (`--max-consoles` reached), checks every
+//!   second that `DIR/ctl` still accepts connections;
 //! - the guest fails: qemu exits non-zero, or the guest kernel panics (seen on
 //!   the console; with `panic=-1` and qemu's `-no-reboot` qemu exits).
 //!
@@ -460,12 +462,16 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 
 /// Resolves when the switch at `dir` is gone (see the module docs).
 async fn switch_gone(dir: PathBuf) {
+    let ctl = dir.join("ctl");
     if let Ok(mut session) = UnixStream::connect(dir.join("mgmt")).await {
         let mut buf = [0u8; 512];
         while matches!(session.read(&mut buf).await, Ok(n) if n > 0) {}
-        return;
+        // The session also ends when the switch refuses it (--max-consoles
+        // reached) or logs it out: gone only if the control socket is too.
+        if UnixStream::connect(&ctl).await.is_err() {
+            return;
+        }
     }
-    let ctl = dir.join("ctl");
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if UnixStream::connect(&ctl).await.is_err() {

@@ -5,7 +5,7 @@
 use super::test_host::TestHost;
 use super::*;
 use crate::mac::MacAddr;
-use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
+use crate::switch::{AttachRequest, Category, Endpoint, PortRequest, SwitchConfig};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
@@ -73,6 +73,7 @@ const HOST: TestHost = TestHost {
     uptime: 86,
     mgmt: None,
     now: 86,
+    debug: 0,
 };
 
 /// A switch with clients on ports 1, 2 and 5, as in the spec's transcripts.
@@ -470,12 +471,37 @@ fn debug_and_plugin_menus() {
         status("1022 Invalid argument")
     );
     assert_eq!(
-        run(&mut sw, "debug/add port/+"),
-        status("1095 Operation not supported")
+        execute(&mut sw, &HOST, "debug/add port/ep").action,
+        Action::Debug {
+            mask: Category::EndpointNew.bit() | Category::EndpointDel.bit()
+        }
     );
     assert_eq!(
         run(&mut sw, "debug/del port/+"),
         status("1002 No such file or directory")
+    );
+    // A session already subscribed to port/*: its list says ON.
+    let subscribed = TestHost {
+        debug: 0b111_1100_0000,
+        ..HOST
+    };
+    assert!(execute(&mut sw, &subscribed, "debug/list port/+")
+        .render()
+        .contains("port/+                 021 ON     new port\n"));
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/add port").status,
+        Some(Status::Errno(17)),
+        "all already on: EEXIST"
+    );
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/add").action,
+        Action::Debug {
+            mask: 0b111_1111_1111
+        }
+    );
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/del").action,
+        Action::Debug { mask: 0 }
     );
     assert_eq!(
         run(&mut sw, "debug/del zz"),
@@ -489,6 +515,13 @@ fn debug_and_plugin_menus() {
         run(&mut sw, "plugin/add foo"),
         status("1002 No such file or directory")
     );
+    for pdump in [
+        "plugin/add pdump",
+        "plugin/add /usr/lib/vde2/plugins/pdump.so",
+    ] {
+        let r = run(&mut sw, pdump);
+        assert!(r.contains("use port/capture N (f2f-overlay capture -s DIR PORT FILE)\n.\n1095 Operation not supported\n"), "{r}");
+    }
     assert_eq!(run(&mut sw, "plugin/add"), status("1022 Invalid argument"));
     assert_eq!(
         run(&mut sw, "plugin/del foo"),

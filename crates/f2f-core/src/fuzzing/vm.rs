@@ -3,8 +3,8 @@
 use std::path::Path;
 
 /// Parses `data` as an `image.toml`: no input panics, and whatever is
-/// accepted resolves to an image whose settings pass the checks the command
-/// line's own values go through.
+/// accepted resolves to files inside the bundle directory and settings that
+/// pass the checks the command line's own values go through.
 pub fn image_toml(data: &[u8]) {
     use crate::vm::{check_append, check_memory, ImageToml};
     let Ok(text) = std::str::from_utf8(data) else {
@@ -14,7 +14,20 @@ pub fn image_toml(data: &[u8]) {
         return;
     };
     let image = file.resolve(Path::new("/bundle"));
-    assert!(image.disk.starts_with("/"), "disk not resolved: {image:?}");
+    for path in [
+        Some(&image.disk),
+        image.kernel.as_ref(),
+        image.initrd.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let inside = path.starts_with("/bundle")
+            && !path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir);
+        assert!(inside, "a path outside the bundle was accepted: {image:?}");
+    }
     if let Some(a) = &image.append {
         assert_eq!(check_append(a), Ok(()), "accepted a bad append");
         assert!(image.kernel.is_some(), "append without kernel accepted");

@@ -252,4 +252,13 @@ mod tests {
         stream_decode(&[]);
         stream_decode(&[1]);
     }
+
+    #[test]
+    fn xmpp_frames_accepts_frames_and_junk() {
+        let frame = crate::wire::xmpp::encode_frame(&[7u8; 60]);
+        xmpp_frames(frame.as_bytes());
+        xmpp_frames(b"!!!!");
+        xmpp_frames(&[0xff; 200]);
+        xmpp_frames(&[]);
+    }
 }

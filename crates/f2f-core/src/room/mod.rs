@@ -68,6 +68,8 @@ pub mod wiring;
 
 mod machine;
 mod master;
+#[cfg(any(test, fuzzing, feature = "fuzzing"))]
+pub(crate) mod sim;
 
 pub use self::machine::Room;
 pub use self::message::{
@@ -121,8 +123,9 @@ pub struct MasterParams {
     pub key: NetworkKey,
     /// MACs granted to each new member, 1 to [`message::MAX_MACS`].
     pub macs_per_member: u8,
-    /// Seed of the MAC pool's prefix (ignored when `grants` is given: the
-    /// snapshot keeps its prefix).
+    /// Seed of the MAC pool's prefix, from the shell's randomness (ignored
+    /// when `grants` is given: the snapshot keeps its prefix, so a master's
+    /// addresses never change across restarts).
     pub seed: u64,
     /// Grants stored by an earlier run, if any.
     pub grants: Option<GrantSnapshot>,

@@ -2,35 +2,24 @@
 //! order, groupchat to everyone (the sender included, as a MUC echoes it),
 //! private messages to one nick, scripted time.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::message::{Endpoint, MAX_MESSAGE_BYTES};
+use super::sim::Muc;
 use super::*;
 use crate::mac::MacAddr;
-use crate::time::Instant;
 
 const ROOM: &str = "lan@conference.localhost";
 
-/// One message in flight.
-struct Delivered {
-    to: String,
-    from: String,
-    delivery: Delivery,
-    body: String,
+/// The room and what each node did.
+struct Net {
+    muc: Muc,
+    record: Record,
 }
 
-/// The room: the machines, the MUC's occupant list, what each node did.
-struct Net {
-    now: Instant,
-    nodes: BTreeMap<String, Room>,
-    /// Occupants in join order, with their affiliation.
-    occupants: Vec<(String, Affiliation)>,
-    /// Nicks the room lists as owners (the first to enter, kept when it leaves).
-    owners: BTreeSet<String>,
-    /// Every occupant sees real JIDs (else only the owner does).
-    non_anonymous: bool,
-    /// Nodes whose messages the server drops (a silent network loss).
-    muted: BTreeSet<String>,
+/// What the nodes did, as the shell would have executed it.
+#[derive(Default)]
+struct Record {
     /// Current links per node: peer → transport.
     links: BTreeMap<String, BTreeMap<String, LinkTransport>>,
     /// Last grant applied per node.
@@ -39,7 +28,39 @@ struct Net {
     persisted: BTreeMap<String, GrantSnapshot>,
     /// Every other action per node, in order.
     seen: BTreeMap<String, Vec<Action>>,
-    queue: VecDeque<Delivered>,
+}
+
+impl Record {
+    fn observe(&mut self, nick: &str, action: &Action) {
+        match action.clone() {
+            Action::SendGroupchat { body } => {
+                assert!(!body.contains("\"grant\""), "no grant to the room: {body}");
+            }
+            Action::SendPrivate { .. } => {}
+            Action::LinkUp {
+                peer, transport, ..
+            } => {
+                self.links
+                    .entry(nick.to_string())
+                    .or_default()
+                    .insert(peer, transport);
+            }
+            Action::LinkDown { ref peer, .. } => {
+                self.links.entry(nick.to_string()).or_default().remove(peer);
+                self.seen
+                    .entry(nick.to_string())
+                    .or_default()
+                    .push(action.clone());
+            }
+            Action::ApplyGrant { grant, .. } => {
+                self.grants.insert(nick.to_string(), grant);
+            }
+            Action::PersistGrants(snapshot) => {
+                self.persisted.insert(nick.to_string(), snapshot);
+            }
+            other => self.seen.entry(nick.to_string()).or_default().push(other),
+        }
+    }
 }
 
 fn link_info(nick: &str, transport: TransportMode) -> LinkInfo {
@@ -83,214 +104,65 @@ fn master(nick: &str, topology: Topology) -> RoomConfig {
 impl Net {
     fn new() -> Net {
         Net {
-            now: Instant::from_secs(1000),
-            nodes: BTreeMap::new(),
-            occupants: Vec::new(),
-            owners: BTreeSet::new(),
-            non_anonymous: false,
-            muted: BTreeSet::new(),
-            links: BTreeMap::new(),
-            grants: BTreeMap::new(),
-            persisted: BTreeMap::new(),
-            seen: BTreeMap::new(),
-            queue: VecDeque::new(),
+            muc: Muc::new(),
+            record: Record::default(),
         }
-    }
-
-    /// The occupant `nick` as `viewer` sees it in presence.
-    fn occupant(&self, viewer: &str, nick: &str) -> Occupant {
-        let affiliation = self.affiliation(nick);
-        let sees_jids = self.non_anonymous || self.affiliation(viewer) == Affiliation::Owner;
-        Occupant {
-            nick: nick.to_string(),
-            affiliation,
-            role: if affiliation == Affiliation::Owner {
-                MucRole::Moderator
-            } else {
-                MucRole::Participant
-            },
-            jid: (sees_jids || viewer == nick).then(|| format!("{nick}@localhost/f2f")),
-        }
-    }
-
-    fn affiliation(&self, nick: &str) -> Affiliation {
-        self.occupants
-            .iter()
-            .find(|(n, _)| n == nick)
-            .map_or(Affiliation::None, |(_, a)| *a)
-    }
-
-    /// An occupant enters: the first one creates the room and owns it.
-    fn enter(&mut self, nick: &str) {
-        if self.owners.is_empty() {
-            self.owners.insert(nick.to_string());
-        }
-        let affiliation = if self.owners.contains(nick) {
-            Affiliation::Owner
-        } else {
-            Affiliation::None
-        };
-        self.occupants.push((nick.to_string(), affiliation));
-        let others: Vec<String> = self.nodes.keys().filter(|n| *n != nick).cloned().collect();
-        for viewer in others {
-            let occ = self.occupant(&viewer, nick);
-            let now = self.now;
-            self.node(&viewer)
-                .handle_presence(now, Presence::Available(occ));
-        }
-        if self.nodes.contains_key(nick) {
-            // Existing occupants first, our own presence last (status 110).
-            let present: Vec<String> = self.occupants.iter().map(|(n, _)| n.clone()).collect();
-            for other in present.iter().filter(|n| *n != nick) {
-                let occ = self.occupant(nick, other);
-                let now = self.now;
-                self.node(nick)
-                    .handle_presence(now, Presence::Available(occ));
-            }
-            let me = self.occupant(nick, nick);
-            let now = self.now;
-            self.node(nick)
-                .handle_presence(now, Presence::Available(me));
-        }
-        self.pump();
     }
 
     /// A node joins.
     fn join(&mut self, config: RoomConfig) {
         let nick = config.nick.clone();
-        let room = Room::new(config, self.now).unwrap();
-        self.nodes.insert(nick.clone(), room);
-        self.enter(&nick);
+        let room = Room::new(config, self.muc.now).unwrap();
+        let record = &mut self.record;
+        self.muc
+            .enter(&nick, Some(room), &mut |n, a| record.observe(n, a));
     }
 
     /// A person (not a node) joins.
     fn person(&mut self, nick: &str) {
-        self.enter(nick);
+        let record = &mut self.record;
+        self.muc.enter(nick, None, &mut |n, a| record.observe(n, a));
     }
 
     /// `nick` disappears (killed: presence unavailable, no goodbye).
     fn kill(&mut self, nick: &str) {
-        self.nodes.remove(nick);
-        self.links.remove(nick);
-        self.occupants.retain(|(n, _)| n != nick);
-        let viewers: Vec<String> = self.nodes.keys().cloned().collect();
-        for viewer in viewers {
-            let now = self.now;
-            self.node(&viewer).handle_presence(
-                now,
-                Presence::Unavailable {
-                    nick: nick.to_string(),
-                },
-            );
-        }
-        self.pump();
+        self.record.links.remove(nick);
+        let record = &mut self.record;
+        self.muc.kill(nick, &mut |n, a| record.observe(n, a));
     }
 
     fn node(&mut self, nick: &str) -> &mut Room {
-        self.nodes.get_mut(nick).unwrap()
+        self.muc.nodes.get_mut(nick).unwrap()
     }
 
-    /// Moves actions and messages until nothing moves.
+    fn status(&self, nick: &str) -> crate::status::RoomStatus {
+        self.muc.nodes[nick].status()
+    }
+
     fn pump(&mut self) {
-        for _ in 0..1000 {
-            let nicks: Vec<String> = self.nodes.keys().cloned().collect();
-            for nick in &nicks {
-                while let Some(action) = self.node(nick).poll_action() {
-                    self.execute(nick, action);
-                }
-            }
-            let Some(d) = self.queue.pop_front() else {
-                return;
-            };
-            let now = self.now;
-            if let Some(room) = self.nodes.get_mut(&d.to) {
-                room.handle_message(now, &d.from, d.delivery, &d.body);
-            }
-        }
-        panic!("the room never settles");
-    }
-
-    fn execute(&mut self, nick: &str, action: Action) {
-        let muted = self.muted.contains(nick);
-        match action {
-            Action::SendGroupchat { body } if !muted => {
-                for (to, _) in &self.occupants {
-                    self.queue.push_back(Delivered {
-                        to: to.clone(),
-                        from: nick.to_string(),
-                        delivery: Delivery::Groupchat,
-                        body: body.clone(),
-                    });
-                }
-            }
-            Action::SendPrivate { nick: to, body } if !muted => {
-                assert!(
-                    !body.contains("\"grant\"") || self.nodes.contains_key(&to),
-                    "grants go to nodes"
-                );
-                self.queue.push_back(Delivered {
-                    to,
-                    from: nick.to_string(),
-                    delivery: Delivery::Private,
-                    body,
-                });
-            }
-            Action::SendGroupchat { body } | Action::SendPrivate { body, .. } => {
-                assert!(!body.contains("\"grant\""), "no grant to the room: {body}");
-            }
-            Action::LinkUp {
-                peer, transport, ..
-            } => {
-                self.links
-                    .entry(nick.to_string())
-                    .or_default()
-                    .insert(peer, transport);
-            }
-            Action::LinkDown { ref peer, .. } => {
-                self.links.entry(nick.to_string()).or_default().remove(peer);
-                self.seen.entry(nick.to_string()).or_default().push(action);
-            }
-            Action::ApplyGrant { grant, .. } => {
-                self.grants.insert(nick.to_string(), grant);
-            }
-            Action::PersistGrants(snapshot) => {
-                self.persisted.insert(nick.to_string(), snapshot);
-            }
-            other => self.seen.entry(nick.to_string()).or_default().push(other),
-        }
+        let record = &mut self.record;
+        self.muc.pump(&mut |n, a| record.observe(n, a));
     }
 
     /// Injects a message as the server would deliver it.
     fn inject(&mut self, to: &str, from: &str, delivery: Delivery, body: &str) {
-        let now = self.now;
-        self.node(to).handle_message(now, from, delivery, body);
-        self.pump();
+        let record = &mut self.record;
+        self.muc
+            .inject(to, from, delivery, body, &mut |n, a| record.observe(n, a));
     }
 
     /// Time passes by `secs`, every deadline delivered on time.
     fn advance(&mut self, secs: u64) {
-        let end = self.now + crate::time::Duration::from_secs(secs);
-        for _ in 0..10_000 {
-            let next = self.nodes.values().filter_map(Room::poll_timeout).min();
-            let Some(next) = next.filter(|t| *t <= end) else {
-                break;
-            };
-            self.now = self.now.max(next);
-            let now = self.now;
-            for room in self.nodes.values_mut() {
-                room.handle_timeout(now);
-            }
-            self.pump();
-        }
-        self.now = end;
+        let record = &mut self.record;
+        self.muc.advance(secs, &mut |n, a| record.observe(n, a));
     }
 
     /// The undirected link set; asserts both ends agree on each link.
     fn edges(&self) -> BTreeSet<(String, String)> {
         let mut edges = BTreeSet::new();
-        for (a, peers) in &self.links {
+        for (a, peers) in &self.record.links {
             for (b, t) in peers {
-                let back = self.links.get(b).and_then(|p| p.get(a));
+                let back = self.record.links.get(b).and_then(|p| p.get(a));
                 let back = back.unwrap_or_else(|| panic!("{a} links {b} but not back"));
                 match (t, back) {
                     (LinkTransport::Xmpp, LinkTransport::Xmpp) => {}
@@ -308,7 +180,7 @@ impl Net {
 
     /// Log lines of `nick` containing `text`.
     fn logged(&self, nick: &str, text: &str) -> usize {
-        self.seen.get(nick).map_or(0, |actions| {
+        self.record.seen.get(nick).map_or(0, |actions| {
             actions
                 .iter()
                 .filter(|a| matches!(a, Action::Log { message, .. } if message.contains(text)))
@@ -317,7 +189,8 @@ impl Net {
     }
 
     fn macs(&self, nick: &str) -> Vec<MacAddr> {
-        self.grants
+        self.record
+            .grants
             .get(nick)
             .map(|g| g.macs.clone())
             .unwrap_or_default()
@@ -346,7 +219,7 @@ fn star_grants_unique_macs_and_wires_members_to_the_master() {
     let net = room_of_four(Topology::Star);
     let mut all = BTreeSet::new();
     for nick in ["m", "a", "b", "c"] {
-        let g = &net.grants[nick];
+        let g = &net.record.grants[nick];
         assert_eq!(g.macs.len(), usize::from(DEFAULT_MACS_PER_MEMBER));
         assert_eq!(g.dhcp, nick == "m", "only the master serves DHCP");
         assert_eq!(g.topology, Topology::Star);
@@ -360,7 +233,7 @@ fn star_grants_unique_macs_and_wires_members_to_the_master() {
     }
     assert_eq!(net.edges(), edges(&[("a", "m"), ("b", "m"), ("c", "m")]));
     // The master sees real JIDs, so grants are keyed by them.
-    let members: Vec<&str> = net.persisted["m"]
+    let members: Vec<&str> = net.record.persisted["m"]
         .grants
         .iter()
         .map(|g| g.member.as_str())
@@ -369,13 +242,13 @@ fn star_grants_unique_macs_and_wires_members_to_the_master() {
         members,
         ["a@localhost", "b@localhost", "c@localhost", "m@localhost"]
     );
-    let status = net.nodes["a"].status();
+    let status = net.status("a");
     assert_eq!(status.role, "member");
     assert_eq!(status.master.as_deref(), Some("m"));
     assert_eq!(status.grant.unwrap().macs, net.macs("a"));
     let to_m = status.peers.iter().find(|p| p.nick == "m").unwrap();
     assert!(to_m.master && to_m.link.is_some());
-    let status = net.nodes["m"].status();
+    let status = net.status("m");
     assert_eq!(status.role, "master");
     assert_eq!(status.members.len(), 4);
     let b = status.peers.iter().find(|p| p.nick == "b").unwrap();
@@ -398,11 +271,11 @@ fn mesh_links_every_pair_once_with_one_dialer() {
     );
     // Both ends reachable: the lower nick dials.
     assert!(matches!(
-        &net.links["a"]["b"],
+        &net.record.links["a"]["b"],
         LinkTransport::Tcp { dial: Some(_) }
     ));
     assert!(matches!(
-        &net.links["b"]["a"],
+        &net.record.links["b"]["a"],
         LinkTransport::Tcp { dial: None }
     ));
 }
@@ -420,14 +293,14 @@ fn xmpp_transport_when_nobody_is_reachable_or_asked() {
     let mut c = member("c");
     c.link.endpoint = None;
     net.join(c);
-    assert_eq!(net.links["a"]["m"], LinkTransport::Xmpp);
+    assert_eq!(net.record.links["a"]["m"], LinkTransport::Xmpp);
     assert_eq!(
-        net.links["b"]["c"],
+        net.record.links["b"]["c"],
         LinkTransport::Xmpp,
         "neither reachable"
     );
     assert!(matches!(
-        &net.links["b"]["m"],
+        &net.record.links["b"]["m"],
         LinkTransport::Tcp { dial: Some(_) }
     ));
     assert_eq!(net.edges().len(), 6);
@@ -436,7 +309,7 @@ fn xmpp_transport_when_nobody_is_reachable_or_asked() {
 #[test]
 fn failed_tcp_link_falls_back_to_xmpp_on_both_ends() {
     let mut net = room_of_four(Topology::Star);
-    let now = net.now;
+    let now = net.muc.now;
     net.node("a").handle_link(
         now,
         "m",
@@ -445,10 +318,10 @@ fn failed_tcp_link_falls_back_to_xmpp_on_both_ends() {
         },
     );
     net.pump();
-    assert_eq!(net.links["a"]["m"], LinkTransport::Xmpp);
-    assert_eq!(net.links["m"]["a"], LinkTransport::Xmpp);
+    assert_eq!(net.record.links["a"]["m"], LinkTransport::Xmpp);
+    assert_eq!(net.record.links["m"]["a"], LinkTransport::Xmpp);
     assert_eq!(net.logged("m", "a moved our link to xmpp"), 1);
-    let status = net.nodes["a"].status();
+    let status = net.status("a");
     let link = status
         .peers
         .iter()
@@ -467,8 +340,8 @@ fn tcp_only_link_is_retried_not_moved() {
     a.link.transport = TransportMode::Tcp;
     a.link.endpoint = None;
     net.join(a);
-    let now = net.now;
-    let up = net.links["a"]["m"].clone();
+    let now = net.muc.now;
+    let up = net.record.links["a"]["m"].clone();
     net.node("a").handle_link(
         now,
         "m",
@@ -477,11 +350,14 @@ fn tcp_only_link_is_retried_not_moved() {
         },
     );
     net.pump();
-    net.links.get_mut("a").unwrap().clear();
+    net.record.links.get_mut("a").unwrap().clear();
     net.advance(LINK_RETRY.as_secs());
-    assert_eq!(net.links["a"]["m"], up, "asked again, same transport");
+    assert_eq!(
+        net.record.links["a"]["m"], up,
+        "asked again, same transport"
+    );
     net.node("a").handle_link(now, "m", LinkEvent::Established);
-    let status = net.nodes["a"].status();
+    let status = net.status("a");
     let link = status
         .peers
         .iter()
@@ -497,7 +373,10 @@ fn a_member_rejoining_gets_the_same_grant() {
     let mut net = room_of_four(Topology::Star);
     let before = net.macs("b");
     net.kill("b");
-    assert!(!net.links["m"].contains_key("b"), "b's link torn down");
+    assert!(
+        !net.record.links["m"].contains_key("b"),
+        "b's link torn down"
+    );
     net.join(member("b"));
     assert_eq!(net.macs("b"), before);
     // A newcomer after the rejoin still gets fresh addresses.
@@ -517,10 +396,10 @@ fn a_restarted_master_restores_grants_from_its_snapshot() {
         .iter()
         .map(|n| (n.to_string(), net.macs(n)))
         .collect();
-    let json = serde_json::to_string(&net.persisted["m"]).unwrap();
+    let json = serde_json::to_string(&net.record.persisted["m"]).unwrap();
     net.kill("m");
     assert_eq!(
-        net.seen["a"]
+        net.record.seen["a"]
             .iter()
             .filter(|a| matches!(a, Action::MasterLost { nick, .. } if nick == "m"))
             .count(),
@@ -530,9 +409,7 @@ fn a_restarted_master_restores_grants_from_its_snapshot() {
     let snapshot: GrantSnapshot = serde_json::from_str(&json).unwrap();
     let mut config = master("m", Topology::Star);
     config.master = Some(params(Topology::Star, Some(snapshot)));
-    net.nodes
-        .insert("m".into(), Room::new(config, net.now).unwrap());
-    net.enter("m");
+    net.join(config);
     for (nick, macs) in before {
         assert_eq!(net.macs(&nick), macs, "{nick} keeps its MACs");
     }
@@ -572,8 +449,8 @@ fn forged_master_and_its_grants_are_ignored() {
     net.inject("a", "evil", Delivery::Groupchat, &peers);
     assert_eq!(net.logged("a", "ignored peers from evil"), 1);
     assert_eq!(net.macs("a"), macs, "grant unchanged");
-    assert_eq!(net.nodes["a"].status().master.as_deref(), Some("m"));
-    assert!(net.links["a"].contains_key("m"));
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
+    assert!(net.record.links["a"].contains_key("m"));
 }
 
 #[test]
@@ -582,7 +459,7 @@ fn grant_for_someone_else_or_to_the_room_is_ignored() {
     let macs = net.macs("a");
     let for_b = message::encode(&Message::Grant(Grant {
         to: "b".into(),
-        ..net.grants["b"].clone()
+        ..net.record.grants["b"].clone()
     }));
     net.inject("a", "m", Delivery::Private, &for_b);
     assert_eq!(
@@ -592,7 +469,7 @@ fn grant_for_someone_else_or_to_the_room_is_ignored() {
         ),
         1
     );
-    let to_all = message::encode(&Message::Grant(net.grants["a"].clone()));
+    let to_all = message::encode(&Message::Grant(net.record.grants["a"].clone()));
     net.inject("a", "m", Delivery::Groupchat, &to_all);
     assert_eq!(net.logged("a", "it was sent to the whole room"), 1);
     assert_eq!(net.macs("a"), macs);
@@ -645,17 +522,20 @@ fn two_masters_the_owner_wins_and_the_other_becomes_a_member() {
     net.join(member("a"));
     net.join(master("m2", Topology::Mesh));
     net.join(member("b"));
-    assert_eq!(net.nodes["m1"].role(), NodeRole::Master);
-    assert_eq!(net.nodes["m2"].role(), NodeRole::Member);
-    assert!(net.seen["m2"].contains(&Action::RoleChanged(NodeRole::Member)));
+    assert_eq!(net.muc.nodes["m1"].role(), NodeRole::Master);
+    assert_eq!(net.muc.nodes["m2"].role(), NodeRole::Member);
+    assert!(net.record.seen["m2"].contains(&Action::RoleChanged(NodeRole::Member)));
     assert_eq!(net.logged("m2", "also claims master and outranks us"), 1);
     assert_eq!(
         net.logged("m1", "ignored announce from m2: we are the master"),
         1
     );
     assert_eq!(net.logged("a", "ignored announce from m2"), 1);
-    assert!(!net.grants["m2"].dhcp, "the loser stops serving DHCP");
-    assert_eq!(net.grants["m2"].topology, Topology::Star);
+    assert!(
+        !net.record.grants["m2"].dhcp,
+        "the loser stops serving DHCP"
+    );
+    assert_eq!(net.record.grants["m2"].topology, Topology::Star);
     assert_eq!(
         net.edges(),
         edges(&[("a", "m1"), ("b", "m1"), ("m1", "m2")])
@@ -668,8 +548,8 @@ fn two_masters_without_ownership_the_lower_nick_wins() {
     net.person("owner"); // a person created the room
     net.join(master("y", Topology::Star));
     net.join(master("x", Topology::Star));
-    assert_eq!(net.nodes["x"].role(), NodeRole::Master);
-    assert_eq!(net.nodes["y"].role(), NodeRole::Member);
+    assert_eq!(net.muc.nodes["x"].role(), NodeRole::Master);
+    assert_eq!(net.muc.nodes["y"].role(), NodeRole::Member);
     assert_eq!(net.logged("x", "not the room's owner"), 1);
     // The loser follows only an owner (or a pinned JID): it waits.
     assert_eq!(
@@ -681,19 +561,19 @@ fn two_masters_without_ownership_the_lower_nick_wins() {
 #[test]
 fn pinned_master_jid_is_followed_and_others_are_not() {
     let mut net = Net::new();
-    net.non_anonymous = true;
+    net.muc.non_anonymous = true;
     net.person("owner");
     net.join(master("m", Topology::Star));
     let mut a = member("a");
     a.master_jid = Some("M@LOCALHOST".into());
     net.join(a);
-    assert_eq!(net.grants["a"].to, "a");
-    assert!(net.links["a"].contains_key("m"));
+    assert_eq!(net.record.grants["a"].to, "a");
+    assert!(net.record.links["a"].contains_key("m"));
     // Pinned to someone else: the real master is not followed.
     let mut b = member("b");
     b.master_jid = Some("boss@localhost".into());
     net.join(b);
-    assert!(!net.grants.contains_key("b"));
+    assert!(!net.record.grants.contains_key("b"));
     assert_eq!(
         net.logged(
             "b",
@@ -709,12 +589,12 @@ fn a_member_leaving_has_its_links_torn_down() {
     net.kill("c");
     assert_eq!(net.edges(), edges(&[("a", "b"), ("a", "m"), ("b", "m")]));
     for nick in ["a", "b", "m"] {
-        assert!(net.seen[nick].iter().any(
+        assert!(net.record.seen[nick].iter().any(
             |x| matches!(x, Action::LinkDown { peer, reason } if peer == "c" && reason.contains("left"))
         ));
     }
     // A clean goodbye has the same effect.
-    let now = net.now;
+    let now = net.muc.now;
     net.node("b").leave(now);
     net.pump();
     assert_eq!(net.edges(), edges(&[("a", "m")]));
@@ -726,15 +606,18 @@ fn the_master_leaving_is_reported_and_member_links_stay() {
     net.kill("m");
     for nick in ["a", "b", "c"] {
         assert!(
-            net.seen[nick]
+            net.record.seen[nick]
                 .iter()
                 .any(|x| matches!(x, Action::MasterLost { nick, .. } if nick == "m")),
             "{nick} reports the master gone"
         );
-        assert!(net.grants.contains_key(nick), "{nick} keeps its grant");
+        assert!(
+            net.record.grants.contains_key(nick),
+            "{nick} keeps its grant"
+        );
     }
     assert_eq!(net.edges(), edges(&[("a", "b"), ("a", "c"), ("b", "c")]));
-    assert_eq!(net.nodes["a"].status().master, None);
+    assert_eq!(net.status("a").master, None);
 }
 
 #[test]
@@ -742,17 +625,17 @@ fn silence_counts_as_leaving_and_speaking_again_brings_links_back() {
     let mut net = room_of_four(Topology::Mesh);
     net.advance(60);
     assert_eq!(net.edges().len(), 6, "heartbeats keep everyone alive");
-    net.muted.insert("c".into());
+    net.muc.muted.insert("c".into());
     let secs = HEARTBEAT_INTERVAL.as_secs() * u64::from(MISSED_HEARTBEATS) + 1;
     net.advance(secs);
     for nick in ["a", "b", "m"] {
         assert!(
-            !net.links[nick].contains_key("c"),
+            !net.record.links[nick].contains_key("c"),
             "{nick} took c's link down"
         );
     }
     assert_eq!(net.logged("a", "c missed 3 heartbeats"), 1);
-    net.muted.clear();
+    net.muc.muted.clear();
     net.advance(HEARTBEAT_INTERVAL.as_secs());
     assert_eq!(net.edges().len(), 6, "links back once c speaks");
 }
@@ -760,14 +643,14 @@ fn silence_counts_as_leaving_and_speaking_again_brings_links_back() {
 #[test]
 fn a_silent_master_is_reported_and_asked_again_when_back() {
     let mut net = room_of_four(Topology::Star);
-    net.muted.insert("m".into());
+    net.muc.muted.insert("m".into());
     net.advance(20);
-    assert!(net.seen["a"]
+    assert!(net.record.seen["a"]
         .iter()
         .any(|x| matches!(x, Action::MasterLost { reason, .. } if reason.contains("heartbeats"))));
-    net.muted.clear();
+    net.muc.muted.clear();
     net.advance(10);
-    assert_eq!(net.nodes["a"].status().master.as_deref(), Some("m"));
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
     assert_eq!(net.edges(), edges(&[("a", "m"), ("b", "m"), ("c", "m")]));
 }
 
@@ -786,8 +669,8 @@ fn people_chatting_in_the_room_change_nothing() {
     }
     net.advance(60);
     assert_eq!(net.edges(), before);
-    assert!(!net.nodes["a"]
-        .status()
+    assert!(!net
+        .status("a")
         .peers
         .iter()
         .any(|p| p.nick == "human" && p.granted));
@@ -842,4 +725,71 @@ fn messages_round_trip_and_read_like_json() {
     ));
     let short_key = text.replace(&"ab".repeat(32), "abcd");
     assert!(message::parse(&short_key).is_err());
+}
+
+#[test]
+fn status_shows_roles_grants_and_links_per_peer() {
+    let mut net = room_of_four(Topology::Star);
+    let now = net.muc.now;
+    net.node("m").handle_link(now, "a", LinkEvent::Established);
+    let snapshot = crate::status::Snapshot {
+        room: Some(net.status("m")),
+        ..Default::default()
+    };
+    let text = snapshot.render_text();
+    assert!(
+        text.contains("Room: lan@conference.localhost as m (master), master m\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  grant: 192.168.254.0/24 star MACs 52:54:"),
+        "{text}"
+    );
+    assert!(text.contains(", serves DHCP\n"), "{text}");
+    assert!(
+        text.contains("  a (a@localhost/f2f, none) member: tcp up\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  b (b@localhost/f2f, none) member: tcp pending\n"),
+        "{text}"
+    );
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: crate::status::Snapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.room, snapshot.room);
+    // A member sees the master's link with the endpoint it dials.
+    let text = crate::status::Snapshot {
+        room: Some(net.status("a")),
+        ..Default::default()
+    }
+    .render_text();
+    assert!(
+        text.contains("  m (-, owner) master: tcp to 127.0.0.1:7109 pending\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_member_back_from_a_reconnect_drops_peers_that_left_meanwhile() {
+    let mut net = room_of_four(Topology::Mesh);
+    let macs = net.macs("a");
+    // a's stream resets: it is out of the room, and the others see it leave.
+    let mut a = net.muc.nodes.remove("a").unwrap();
+    a.handle_presence(net.muc.now, Presence::Unavailable { nick: "a".into() });
+    while let Some(action) = a.poll_action() {
+        net.record.observe("a", &action);
+    }
+    assert_eq!(net.record.links["a"].len(), 3, "links stay while out");
+    let record = &mut net.record;
+    net.muc.kill("a", &mut |n, x| record.observe(n, x));
+    net.kill("b");
+    let record = &mut net.record;
+    net.muc
+        .enter("a", Some(a), &mut |n, x| record.observe(n, x));
+    assert!(net.record.seen["a"].iter().any(
+        |x| matches!(x, Action::LinkDown { peer, reason } if peer == "b" && reason.contains("while we were out"))
+    ));
+    assert_eq!(net.edges(), edges(&[("a", "c"), ("a", "m"), ("c", "m")]));
+    assert_eq!(net.macs("a"), macs);
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
 }

@@ -26,7 +26,7 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 pub const MAX_FRAME: usize = crate::switch::MAX_FRAME_LIMIT;
 /// Bytes an element adds around the base64 text:
 /// `<f xmlns='urn:x-f2f:0'>` and `</f>`.
-pub const ELEMENT_OVERHEAD: usize = 2 + ELEMENT.len() + 9 + NS.len() + 2 + 3 + ELEMENT.len() + 1;
+pub const ELEMENT_OVERHEAD: usize = 1 + ELEMENT.len() + 8 + NS.len() + 2 + 2 + ELEMENT.len() + 1;
 
 /// Why a frame element's text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
