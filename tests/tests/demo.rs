@@ -137,7 +137,7 @@ fn four_node_demo(topology: &str) {
     );
     let log = failed(&mut broken);
     assert!(
-        log.contains("VM broken") || log.contains("base.qcow2") && log.contains("corrupt"),
+        log.contains("corrupt/base.qcow2") && log.contains("the file is corrupt"),
         "{log}"
     );
 
