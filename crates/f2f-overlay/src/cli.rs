@@ -645,6 +645,29 @@ mod tests {
             "10.1.0.0/24",
         ])
         .is_err());
+        let join = |extra: &[&str]| {
+            let mut argv = vec!["f2f-overlay", "join", "r@c.h", "--jid", "u@h"];
+            argv.extend(["--password-file", "p"]);
+            argv.extend(extra);
+            Cli::try_parse_from(argv)
+        };
+        let vm = join(&["--vm", "/img/slave", "--vm-append", "tvm_sweep=5"]);
+        match vm.unwrap().command {
+            Some(Command::Join(a)) => {
+                assert_eq!(a.vm.unwrap().to_str(), Some("/img/slave"));
+                assert_eq!(a.vm_append.as_deref(), Some("tvm_sweep=5"));
+                assert_eq!(a.vm_memory, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            join(&["--vm-append", "x"]).is_err(),
+            "--vm-append needs --vm"
+        );
+        assert!(
+            join(&["--vm-memory", "64"]).is_err(),
+            "--vm-memory needs --vm"
+        );
         let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
         match c.unwrap().command {
             Some(Command::Capture(a)) => {
