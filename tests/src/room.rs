@@ -3,6 +3,7 @@
 //! MAC) is moved into a namespace of its own, where a DHCP client asks the master's switch for
 //! an address.
 
+use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,7 @@ pub struct Member {
     pub ctl: PathBuf,
     /// Its state directory (kept across restarts).
     pub state: PathBuf,
-    /// Its tap's name.
+    /// Its tap's name (empty for a member started with `--vm`).
     pub tap: String,
 }
 
@@ -57,13 +58,30 @@ impl Member {
         prosody.add_account(&spec.user, &password);
         let state = dir.join(format!("{}-state", spec.user));
         let tap = unique_tap_name(&spec.user);
-        Member::launch(prosody, dir, spec, &password, state, tap)
+        let attach = vec!["--tap".into(), tap.clone().into()];
+        Member::launch(prosody, dir, spec, &password, state, tap, &attach)
+    }
+
+    /// Like [`Member::start`] but with `--vm IMAGE` instead of a tap: the member's VM gets the
+    /// granted MAC; its files are in `STATE/vms/USER/`.
+    pub fn start_vm(prosody: &Prosody, dir: &Path, spec: &JoinSpec, image: &Path) -> Member {
+        let password = format!("pw-{}", spec.user);
+        prosody.add_account(&spec.user, &password);
+        let state = dir.join(format!("{}-state", spec.user));
+        let attach = vec!["--vm".into(), image.as_os_str().to_owned()];
+        Member::launch(prosody, dir, spec, &password, state, String::new(), &attach)
+    }
+
+    /// The directory of its `--vm` VM: `STATE/vms/USER`.
+    pub fn vm_dir(&self) -> PathBuf {
+        self.state.join("vms").join(&self.user)
     }
 
     /// Starts `join` again with the same account, state directory and tap name (after the
     /// previous process was killed).
     pub fn restart(&mut self, prosody: &Prosody, dir: &Path, spec: &JoinSpec) {
         let password = format!("pw-{}", spec.user);
+        let attach = vec!["--tap".into(), self.tap.clone().into()];
         let fresh = Member::launch(
             prosody,
             dir,
@@ -71,6 +89,7 @@ impl Member {
             &password,
             self.state.clone(),
             self.tap.clone(),
+            &attach,
         );
         *self = fresh;
     }
@@ -82,6 +101,7 @@ impl Member {
         password: &str,
         state: PathBuf,
         tap: String,
+        attach: &[OsString],
     ) -> Member {
         let pw = password_file(dir, &spec.user, password);
         let ctl = dir.join(format!("{}-ctl", spec.user));
@@ -96,7 +116,7 @@ impl Member {
             .arg(&ctl)
             .arg("--state-dir")
             .arg(&state)
-            .args(["--tap", &tap])
+            .args(attach)
             .args(&spec.flags);
         cmd.env("RUST_LOG", "info");
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);

@@ -137,7 +137,7 @@ impl VmProc {
 
     /// The serial console so far.
     pub fn console(&self) -> String {
-        std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+        console_of(&self.dir)
     }
 
     /// The first console line starting with one of `prefixes`, waiting up to `timeout`; `None`
@@ -145,11 +145,7 @@ impl VmProc {
     pub fn wait_line(&mut self, prefixes: &[&str], timeout: Duration) -> Option<String> {
         let mut found = None;
         wait_until(timeout, || {
-            found = self
-                .console()
-                .lines()
-                .find(|l| prefixes.iter().any(|p| l.starts_with(p)))
-                .map(str::to_string);
+            found = first_line(&self.console(), prefixes);
             found.is_some() || !self.child.is_running()
         });
         found
@@ -179,6 +175,32 @@ impl VmProc {
     }
 }
 
+/// The serial console so far of the VM whose files are in `dir` (`STATE/vms/NAME`).
+pub fn console_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
+}
+
+/// The first whole line (one the guest has finished writing) of `console` starting with one
+/// of `prefixes`, without its line end.
+pub fn first_line(console: &str, prefixes: &[&str]) -> Option<String> {
+    console
+        .split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .find(|l| prefixes.iter().any(|p| l.starts_with(p)))
+        .map(str::to_string)
+}
+
+/// A copy of image bundle `bundle` in `to` (every file copied, so the copy's base disk can be
+/// damaged).
+pub fn copy_bundle(bundle: &Path, to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).expect("create the bundle copy");
+    for f in ["image.toml", "vmlinuz", "initramfs.gz", "base.qcow2"] {
+        std::fs::copy(bundle.join(f), to.join(f)).expect("copy a bundle file");
+    }
+    to.to_path_buf()
+}
+
 /// The value of `key=` in a marker line such as `VM-READY name=a ip=10.0.0.2 mac=...`.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
@@ -193,6 +215,16 @@ pub fn alive(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn takes_only_whole_console_lines() {
+        let console = "boot\r\nVM-READY ip=10.0.0.2 mac=52:54:00:00:00:01\r\nF2F-SWEEP up=4 ho";
+        assert_eq!(
+            first_line(console, &["VM-READY"]).as_deref(),
+            Some("VM-READY ip=10.0.0.2 mac=52:54:00:00:00:01")
+        );
+        assert_eq!(first_line(console, &["F2F-SWEEP"]), None);
+    }
 
     #[test]
     fn reads_marker_fields() {

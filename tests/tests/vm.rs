@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use f2f_e2e::proc::{cpu_secs, memory_kib, Child, Spawn};
 use f2f_e2e::tools::{
     f2f_bin, require_f2f, require_root, require_tool, QEMU, QEMU_IMG, VDE_PLUG2TAP,
 };
-use f2f_e2e::vm::{alive, field, image_bundles, sha256, VmProc};
+use f2f_e2e::vm::{alive, copy_bundle, field, image_bundles, sha256, VmProc};
 use f2f_e2e::{require, Netns, Switch, SwitchKind, TempDir};
 use nix::sys::signal::Signal;
 
@@ -193,15 +193,6 @@ fn fails(name: &str, args: &[&std::ffi::OsStr], path: Option<&Path>, tmp: &TempD
     );
     eprintln!("{name}: {}", err.trim());
     err
-}
-
-/// A copy of `bundle` in `to` (the base disk copied, the rest linked).
-fn copy_bundle(bundle: &Path, to: &Path) -> PathBuf {
-    std::fs::create_dir_all(to).unwrap();
-    for f in ["image.toml", "vmlinuz", "initramfs.gz", "base.qcow2"] {
-        std::fs::copy(bundle.join(f), to.join(f)).unwrap();
-    }
-    to.to_path_buf()
 }
 
 /// While one VM (slave bundle) boots and runs: a missing image, a qcow2 with a damaged header,

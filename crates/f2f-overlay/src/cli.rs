@@ -118,9 +118,18 @@ pub struct JoinArgs {
     /// a specific address).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
-    /// Start a VM with the granted MAC on this image.
+    /// Start a VM on this image (a disk or an image bundle) with the granted
+    /// MAC, attached to this switch, once the grant is applied and the switch
+    /// is wired; it stops when join exits.
     #[arg(long, value_name = "IMAGE")]
     pub vm: Option<PathBuf>,
+    /// The VM's kernel command line, replacing the bundle's (e.g. to add
+    /// tvm_sweep=N for the master image's sweep).
+    #[arg(long = "vm-append", value_name = "A", requires = "vm")]
+    pub vm_append: Option<String>,
+    /// The VM's memory in MB (default: the bundle's).
+    #[arg(long = "vm-memory", value_name = "MB", requires = "vm")]
+    pub vm_memory: Option<u32>,
     /// The switch.
     #[command(flatten)]
     pub switch: SwitchArgs,
@@ -658,6 +667,29 @@ mod tests {
             "10.1.0.0/24",
         ])
         .is_err());
+        let join = |extra: &[&str]| {
+            let mut argv = vec!["f2f-overlay", "join", "r@c.h", "--jid", "u@h"];
+            argv.extend(["--password-file", "p"]);
+            argv.extend(extra);
+            Cli::try_parse_from(argv)
+        };
+        let vm = join(&["--vm", "/img/slave", "--vm-append", "tvm_sweep=5"]);
+        match vm.unwrap().command {
+            Some(Command::Join(a)) => {
+                assert_eq!(a.vm.unwrap().to_str(), Some("/img/slave"));
+                assert_eq!(a.vm_append.as_deref(), Some("tvm_sweep=5"));
+                assert_eq!(a.vm_memory, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            join(&["--vm-append", "x"]).is_err(),
+            "--vm-append needs --vm"
+        );
+        assert!(
+            join(&["--vm-memory", "64"]).is_err(),
+            "--vm-memory needs --vm"
+        );
         let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
         match c.unwrap().command {
             Some(Command::Capture(a)) => {

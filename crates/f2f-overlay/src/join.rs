@@ -18,9 +18,11 @@ use f2f_core::room::{
 use tokio_xmpp::jid::BareJid;
 
 use crate::cli::{JoinArgs, TopologyArg, TransportArg};
+use crate::join_vm::run_beside;
 use crate::ports::xmpp::XmppLinks;
-use crate::room::{load_grants, RoomDriver};
+use crate::room::{load_grants, RoomDriver, VmTrigger};
 use crate::switchd::{self, Companion, CompanionCtx};
+use crate::vm::VmOptions;
 use crate::xmpp::connect::{preflight, Connector};
 use crate::xmpp::session::{self, SessionConfig};
 use crate::{config, logging, state};
@@ -35,12 +37,11 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     if args.switch.daemon {
         bail!("-d/--daemon is not supported with join yet: run it under a service manager");
     }
-    if args.vm.is_some() {
-        bail!(
-            "--vm is not supported by join yet: start the VM yourself with \
-             `f2f-overlay vm IMAGE -s DIR --mac MAC`, MAC one of the grant's that \
-             `f2f-overlay status -s DIR` shows and no --tap uses"
-        );
+    if let Some(image) = &args.vm {
+        // The full checks (a corrupt disk, qemu missing) come at launch; a
+        // wrong path is worth refusing before joining the room.
+        std::fs::metadata(image)
+            .with_context(|| format!("--vm {}: the image cannot be read", image.display()))?;
     }
     if args.transport == TransportArg::Tcp || args.switch.listen.is_some() {
         bail!(
@@ -74,9 +75,8 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         .context("cannot start the runtime")?
         .block_on(preflight(&connector, &jid, &password))?;
 
-    let dir = state::state_dir(args.switch.common.state_dir.as_deref())
-        .join("rooms")
-        .join(room.to_string());
+    let state_dir = state::state_dir(args.switch.common.state_dir.as_deref());
+    let dir = state_dir.join("rooms").join(room.to_string());
     state::ensure_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let master = if args.master {
         if args.switch.dhcp.subnet.is_none() {
@@ -130,6 +130,28 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     })?;
     let taps = std::mem::take(&mut args.switch.tap);
     let prepared = switchd::prepare(&args.switch)?;
+    let vm = args.vm.clone().map(|image| {
+        let (mac, granted) = tokio::sync::oneshot::channel();
+        let trigger = VmTrigger {
+            mac,
+            wired: args.master,
+            granted: None,
+        };
+        let opts = VmOptions {
+            image,
+            switch_dir: prepared.dir().to_path_buf(),
+            state_dir: state_dir.clone(),
+            name: Some(nick.clone()),
+            memory: args.vm_memory,
+            append: args.vm_append.clone(),
+            ..VmOptions::default()
+        };
+        (trigger, opts, granted)
+    });
+    let (trigger, vm) = match vm {
+        Some((trigger, opts, granted)) => (Some(trigger), Some((opts, granted))),
+        None => (None, None),
+    };
     let session_config = SessionConfig {
         connector,
         jid,
@@ -146,9 +168,17 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
             Arc::clone(&links),
             dir,
             taps,
+            trigger,
         );
         let view: Arc<dyn crate::mgmt::StatusExtra> = driver.view();
-        let fut = async move { session::run(session_config, links, &mut driver, &ctx.stop).await };
+        let fut = async move {
+            let Some((opts, granted)) = vm else {
+                return session::run(session_config, links, &mut driver, &ctx.stop).await;
+            };
+            let session_stop = Arc::new(tokio::sync::Notify::new());
+            let session = session::run(session_config, links, &mut driver, &session_stop);
+            run_beside(session, Arc::clone(&session_stop), ctx.stop, opts, granted).await
+        };
         (view, Box::pin(fut))
     });
     switchd::run_with(prepared, |_| {}, Some(companion))

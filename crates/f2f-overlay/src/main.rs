@@ -18,6 +18,7 @@ mod console;
 mod datapath;
 mod debugout;
 mod join;
+mod join_vm;
 mod keys;
 mod limit;
 mod logging;

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use f2f_core::mac::MacAddr;
 use f2f_core::room::{
     Action, Delivery, Grant, GrantSnapshot, LinkEvent, LinkTransport, LogLevel, Presence, Room,
     Topology,
@@ -75,6 +76,22 @@ pub struct RoomDriver {
     taps: Vec<String>,
     /// Taps made so far.
     made_taps: usize,
+    /// `--vm`: told the VM's MAC once the grant is applied and the switch
+    /// is wired.
+    vm: Option<VmTrigger>,
+}
+
+/// When to start `join --vm`'s VM: once the grant gave us a MAC beyond the
+/// taps' and the switch is wired (the master's at once, a member's at its
+/// first established link).
+#[derive(Debug)]
+pub struct VmTrigger {
+    /// Gets the MAC, once.
+    pub mac: tokio::sync::oneshot::Sender<MacAddr>,
+    /// The switch counts as wired (the master's).
+    pub wired: bool,
+    /// The granted MAC, once known.
+    pub granted: Option<MacAddr>,
 }
 
 impl RoomDriver {
@@ -86,6 +103,7 @@ impl RoomDriver {
         links: Arc<XmppLinks>,
         dir: PathBuf,
         taps: Vec<String>,
+        vm: Option<VmTrigger>,
     ) -> RoomDriver {
         let view = Arc::new(RoomView {
             room: Mutex::new(room.status()),
@@ -100,6 +118,7 @@ impl RoomDriver {
             dir,
             taps,
             made_taps: 0,
+            vm,
         };
         // The master grants itself at creation; nothing is sent before the
         // join.
@@ -145,7 +164,25 @@ impl RoomDriver {
             .room
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.room.status();
+        self.start_vm_when_ready();
         out
+    }
+
+    /// Hand the VM its MAC once both the grant and the wiring are there.
+    fn start_vm_when_ready(&mut self) {
+        let ready = self
+            .vm
+            .as_ref()
+            .is_some_and(|t| t.wired && t.granted.is_some());
+        if let Some(VmTrigger {
+            mac,
+            granted: Some(granted),
+            ..
+        }) = ready.then(|| self.vm.take()).flatten()
+        {
+            info!(mac = %granted, "switch wired and grant applied: starting the VM");
+            let _ = mac.send(granted);
+        }
     }
 
     fn link_up(&mut self, peer: &str, transport: &LinkTransport) {
@@ -163,6 +200,8 @@ impl RoomDriver {
         };
         if let LinkEvent::Failed { reason } = &event {
             warn!(peer, reason, "link failed");
+        } else if let Some(vm) = &mut self.vm {
+            vm.wired = true;
         }
         self.room.handle_link(now, peer, event);
     }
@@ -191,6 +230,16 @@ impl RoomDriver {
             self.made_taps += 1;
             if let Err(e) = make_tap(&self.datapath, &name, mac.0) {
                 warn!(tap = name, error = %e, "cannot create the tap");
+            }
+        }
+        if let Some(vm) = self.vm.as_mut().filter(|vm| vm.granted.is_none()) {
+            vm.granted = grant.macs.get(self.taps.len()).copied();
+            if vm.granted.is_none() {
+                warn!(
+                    macs = grant.macs.len(),
+                    taps = self.taps.len(),
+                    "the grant has no MAC left for the VM after the taps'"
+                );
             }
         }
     }
