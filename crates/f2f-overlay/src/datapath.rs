@@ -26,6 +26,7 @@
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -33,8 +34,6 @@ use f2f_core::switch::{append_rewritten, Egress, PortId, Rewrite, Switch};
 use f2f_core::time::Instant;
 use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
-use tokio::io::Interest;
-use tokio::net::UnixDatagram;
 use tokio::sync::Notify;
 
 use crate::capture::Captures;
@@ -66,19 +65,20 @@ pub trait FrameSink: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A VDE endpoint's data socket (connected, non-blocking).
 impl FrameSink for UnixDatagram {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        UnixDatagram::try_send(self, frame).map(drop)
+        UnixDatagram::send(self, frame).map(drop)
     }
 
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
         let mut sent = 0;
         while let Some(rest) = frames.get(sent..).filter(|r| !r.is_empty()) {
-            match self.try_io(Interest::WRITABLE, || {
-                mmsg::send_batch(self.as_raw_fd(), rest)
-            }) {
-                Ok(0) | Err(_) => break,
+            match mmsg::send_batch(self.as_raw_fd(), rest) {
+                Ok(0) => break,
                 Ok(n) => sent += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
         sent
