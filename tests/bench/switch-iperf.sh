@@ -12,7 +12,9 @@
 #       ours            $OURS_CMD -s DIR, two vde_plug2tap ports
 #       bridge          Linux bridge in a namespace, two veth pairs        (reference)
 #       vde_switch_tap  vde_switch -t TAP -t TAP, taps moved into the namespaces
-#       ours_tap        $OURS_CMD --tap TAP --tap TAP, same
+#       ours_tap        $OURS_CMD --tap TAP --tap TAP, same (taps with offloads: TSO segments
+#                       cross the switch whole)
+#       ours_tap_plain  $OURS_CMD --no-tap-offloads --tap TAP --tap TAP (A/B of the offloads)
 #   MEASURES="tcp"        what to measure per run (see the measure_* functions):
 #       tcp             throughput, switch CPU per GB (issue 3's figures)
 #       udp             small-frame rate: iperf3 -u -l UDP_LEN(64) -b 0, frames per second
@@ -269,11 +271,16 @@ system_ours_tap_start() {
     two_endpoint_namespaces
     HOST_LINKS+=("${TAG}a" "${TAG}b")
     # shellcheck disable=SC2086
-    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" --tap "${TAG}a" --tap "${TAG}b"
+    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" ${OURS_TAP_EXTRA:-} --tap "${TAG}a" --tap "${TAG}b"
     move_host_tap "${TAG}a" "$NS_A"
     move_host_tap "${TAG}b" "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
+system_ours_tap_plain_start() { # ours_tap without virtio-net headers and offloads (A/B)
+    OURS_TAP_EXTRA=--no-tap-offloads system_ours_tap_start
+}
+system_ours_tap_plain_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --no-tap-offloads --tap TAPA --tap TAPB\`, taps moved into the namespaces (every frame crosses as an ordinary one)"; }
+
 system_ours_tap_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
 
 start_system() { # NAME: build the system and the two addressed endpoints; ping must pass
@@ -466,7 +473,7 @@ read -r -a MEAS <<<"$MEASURES"
 for s in "${SYS[@]}"; do declare -F "system_${s}_start" >/dev/null || die "unknown system: $s"; done
 for m in "${MEAS[@]}"; do declare -F "measure_$m" >/dev/null || die "unknown measure: $m"; done
 case " ${SYS[*]} " in
-*" ours "* | *" ours_tap "*)
+*" ours "* | *" ours_tap "* | *" ours_tap_plain "*)
     read -r ours_exe _ <<<"$OURS_CMD"
     [ -x "$ours_exe" ] ||
         die "$ours_exe not found: cargo build --release -p f2f-overlay (or set F2F_BIN / OURS_CMD)"

@@ -27,9 +27,13 @@
 //! - [`stream`]: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
 //!   prefix (§6) and qemu `-netdev stream`'s 4-byte prefix (§7).
 //!
+//! - [`offload`]: the virtio-net header of taps with offloads, and finishing
+//!   an offloaded frame (checksum, TCP segmentation) for ports without them.
+//!
 //! Data-socket datagrams need no format of their own: one datagram is one
 //! Ethernet frame, with no header (§3.2).
 
 pub mod bpdu;
+pub mod offload;
 pub mod stream;
 pub mod vde;
