@@ -9,7 +9,8 @@
 # 64 ports, decoders) and then the system benchmarks of tests/bench/switch-iperf.sh with every
 # measure (TCP throughput, UDP 64-byte frame rate, switch CPU per GB and per frame, ping latency,
 # callgrind instructions per frame) over every system (vde_switch and ours with vde_plug2tap,
-# ours and vde_switch with direct tap ports, the Linux bridge). Writes two sections of
+# ours with direct tap ports with and without offloads, vde_switch with its own tap ports, the
+# Linux bridge). Writes two sections of
 # BENCHMARKS.md and their PNG plots under docs/bench/.
 #
 # Environment (besides switch-iperf.sh's own knobs, e.g. ROUNDS, SECONDS_PER_RUN, SYSTEMS):
@@ -50,7 +51,7 @@ if [ "${MICRO:-1}" = 1 ]; then
 fi
 
 if [ "${SYSTEM:-1}" = 1 ]; then
-    SYSTEMS=${SYSTEMS:-"vde_switch ours ours_tap vde_switch_tap bridge"} \
+    SYSTEMS=${SYSTEMS:-"vde_switch ours ours_tap ours_tap_plain vde_switch_tap bridge"} \
         MEASURES=${MEASURES:-"tcp udp latency callgrind"} \
         ROUNDS=${ROUNDS:-3} REPORT=suite SUITE_COMMAND="bash tests/bench/run.sh" \
         bash "$HERE/switch-iperf.sh"

@@ -22,4 +22,4 @@ pub use self::config::config;
 pub use self::dhcp::dhcp_server;
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
-pub use self::wire::{capture_stream, stream_decode, vde_request};
+pub use self::wire::{capture_stream, offloaded_frame, stream_decode, vde_request};

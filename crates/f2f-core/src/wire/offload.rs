@@ -36,6 +36,11 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// Bounds that keep the output of one frame small (a few MB at most): the
+/// kernel's TCP never goes below an MSS of 48 nor above 40 bytes of IPv4
+/// options; IPv6 extension headers get more room.
+const MIN_SEGMENT: usize = 48;
+const MAX_NETWORK_HEADERS: usize = 256;
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
@@ -262,6 +267,9 @@ fn segment_tcp(
             "transport header inside the network header",
         ));
     }
+    if l4 > l3 + MAX_NETWORK_HEADERS {
+        return Err(OffloadError::Malformed("network headers too long"));
+    }
     let data_offset = frame
         .get(l4 + 12)
         .ok_or(OffloadError::Malformed("TCP header past the end"))?;
@@ -271,8 +279,8 @@ fn segment_tcp(
         return Err(OffloadError::Malformed("bad TCP header length"));
     }
     let mss = usize::from(hdr.gso_size);
-    if mss == 0 {
-        return Err(OffloadError::Malformed("zero segment size"));
+    if mss < MIN_SEGMENT {
+        return Err(OffloadError::Malformed("segment size too small"));
     }
     let (head, payload) = frame.split_at(headers);
     let seq0 = u32::from(get16(frame, l4 + 4)?) << 16 | u32::from(get16(frame, l4 + 6)?);
@@ -491,6 +499,8 @@ mod tests {
         assert!(finish(&hdr, &frame, &mut out, &mut ends).is_err());
         hdr.csum_start = 34;
         hdr.gso_size = 0;
+        assert!(finish(&hdr, &frame, &mut out, &mut ends).is_err());
+        hdr.gso_size = 47;
         assert!(finish(&hdr, &frame, &mut out, &mut ends).is_err());
         hdr.gso_size = 1000;
         assert!(finish(&hdr, &frame[..40], &mut out, &mut ends).is_err());
