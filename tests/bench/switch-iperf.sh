@@ -15,6 +15,7 @@
 #       ours_tap        $OURS_CMD --tap TAP --tap TAP, same (taps with offloads: TSO segments
 #                       cross the switch whole)
 #       ours_tap_plain  $OURS_CMD --no-tap-offloads --tap TAP --tap TAP (A/B of the offloads)
+#       ours_base, ours_alt   $BASE_CMD, $ALT_CMD instead of $OURS_CMD (A/B of two builds)
 #   MEASURES="tcp"        what to measure per run (see the measure_* functions):
 #       tcp             throughput, switch CPU per GB (issue 3's figures)
 #       udp             small-frame rate: iperf3 -u -l UDP_LEN(64) -b 0, frames per second
@@ -236,11 +237,18 @@ system_vde_switch_describe() { echo "\`$VDE_SWITCH -s DIR -M SOCK\` ($("$VDE_SWI
 system_ours_start() {
     two_endpoint_namespaces
     # shellcheck disable=SC2086  # OURS_CMD is a command line
-    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
+    start_switch_proc ours ${OURS_CMD_USED:-$OURS_CMD} -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
     attach_plug2tap "$NS_A"
     attach_plug2tap "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
+# A/B of two builds: ours_base and ours_alt run $BASE_CMD and $ALT_CMD (e.g. an older
+# binary's "PATH switch") on the same harness as ours.
+system_ours_base_start() { OURS_CMD_USED=${BASE_CMD:?set BASE_CMD for ours_base} system_ours_start; }
+system_ours_base_describe() { echo "\`$BASE_CMD -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+system_ours_alt_start() { OURS_CMD_USED=${ALT_CMD:?set ALT_CMD for ours_alt} system_ours_start; }
+system_ours_alt_describe() { echo "\`$ALT_CMD -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+
 system_ours_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK\`${OURS_ID:+ ($OURS_ID)}, ports: two \`vde_plug2tap -s DIR tap0\`"; }
 
 system_bridge_start() { # reference: the kernel's bridge, no process to charge CPU to
