@@ -8,10 +8,9 @@
 # runs the criterion micro benchmarks of f2f-core (MAC table with 10^6 entries, forwarding with
 # 64 ports, decoders) and then the system benchmarks of tests/bench/switch-iperf.sh with every
 # measure (TCP throughput, UDP 64-byte frame rate, switch CPU per GB and per frame, ping latency,
-# callgrind instructions per frame) over every system (vde_switch and ours with vde_plug2tap,
-# ours with direct tap ports with and without offloads, vde_switch with its own tap ports, the
-# Linux bridge). Writes two sections of
-# BENCHMARKS.md and their PNG plots under docs/bench/.
+# callgrind instructions per frame) over every system (vde_switch and ours with vde_plug2tap;
+# ours with direct tap ports, with and without offloads; vde_switch with its own tap ports; the
+# Linux bridge). Writes two sections of BENCHMARKS.md and their PNG plots under docs/bench/.
 #
 # Environment (besides switch-iperf.sh's own knobs, e.g. ROUNDS, SECONDS_PER_RUN, SYSTEMS):
 #   MICRO=1     0 skips the criterion benchmarks
