@@ -39,7 +39,7 @@ die() { echo "run-all: $*" >&2; exit 1; }
 # Order matters (spec/test-vm.md): qemu-system-x86 first, then qemu-utils, so that a newer
 # qemu-utils from backports cannot make apt remove one of them.
 PKGS_QEMU=(vde2 vdeplug qemu-system-x86)
-PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap)
+PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap e2fsprogs)
 step "packages"
 missing=()
 for p in "${PKGS_QEMU[@]}" "${PKGS_REST[@]}"; do
@@ -58,7 +58,7 @@ fi
 command -v qemu-img >/dev/null \
     || die "qemu-img is missing after the install (qemu-utils vs qemu-system-x86: see spec/test-vm.md)"
 for t in /usr/bin/vde_switch /usr/bin/vde_plug /usr/bin/vde_plug2tap /usr/bin/dpipe \
-    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap; do
+    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap /usr/sbin/mkfs.ext4; do
     [ -x "$t" ] || die "$t is missing after the install"
 done
 # The DHCP tests' VM image (images/build-test-vm.sh, cached under /var/tmp/f2f-e2e-cache) is
@@ -112,7 +112,10 @@ if [ -f fuzz/Cargo.toml ] && [ "$FUZZ_SECONDS" != 0 ]; then
     [ -n "$targets" ] || die "fuzz/ exists but cargo fuzz list shows no target"
     for t in $targets; do
         echo "--- fuzz $t"
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS") \
+        # Each target starts from its seeds in fuzz/corpus/<target>/ (what it finds is added
+        # there, git-ignored); a target without seeds is a mistake.
+        [ -n "$(ls -A "fuzz/corpus/$t" 2>/dev/null)" ] || die "fuzz/corpus/$t/ has no seed inputs"
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$FUZZ_SECONDS") \
             || die "fuzz target $t failed: the crashing input is under fuzz/artifacts/$t/"
     done
     ok

@@ -1,3 +1,3 @@
 #![no_main]
-//! VDE control request/reply: parse → emit → parse is the identity.
+//! Management console lines: no line panics; every reply is framed as vde_switch frames it.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| f2f_core::fuzzing::console_lines(data));

@@ -8,13 +8,12 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::netns::{run_ok, start_plug2tap, Netns};
 use crate::proc::{Child, Spawn};
-use crate::tools::{system_tool, unmet};
 use crate::vde::RawClient;
+use crate::vm::{cached_build, images_dir, sha256};
 use crate::wait_until;
 
 /// busybox, for `udhcpc` (package busybox-static).
@@ -426,49 +425,16 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The test VM (`vmlinuz`, `initramfs.gz`) built by `images/build-test-vm.sh` into the cache,
-/// rebuilt when the script changed. `None` (after [`unmet`]) when it cannot be built.
+/// rebuilt when the script changed. `None` (after [`crate::tools::unmet`]) when it cannot be built.
 pub fn test_vm_image() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/build-test-vm.sh");
-    let out = cache_dir().join("test-vm");
-    let script_sum = Command::new(system_tool("sha256sum"))
-        .arg(&script)
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or_default();
-    let stamp = std::fs::read_to_string(out.join("stamp")).unwrap_or_default();
-    let fresh = !script_sum.is_empty()
-        && stamp.contains(&format!("script {script_sum}"))
-        && out.join("vmlinuz").is_file()
-        && out.join("initramfs.gz").is_file();
-    if !fresh {
-        let built = Command::new("bash")
-            .arg(&script)
-            .arg(&out)
-            .env("TVM_CACHE", cache_dir().join("debs"))
-            .output();
-        match built {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                unmet(&format!(
-                    "images/build-test-vm.sh failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-                return None;
-            }
-            Err(e) => {
-                unmet(&format!("cannot run images/build-test-vm.sh: {e}"));
-                return None;
-            }
-        }
-    }
-    Some(out)
+    let sum = sha256(&images_dir().join("build-test-vm.sh"));
+    cached_build(
+        "build-test-vm.sh",
+        &cache_dir().join("test-vm"),
+        &["vmlinuz", "initramfs.gz"],
+        &[format!("script {sum}")],
+        &[("TVM_CACHE", cache_dir().join("debs"))],
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@
 //! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
+//! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
+//! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
 //!
 //! Waiting is always polling a condition against a deadline ([`wait_until`]), never a fixed sleep.
 //! Everything a test starts is torn down by guards, in reverse order of creation.
@@ -31,7 +33,9 @@ pub mod stream;
 pub mod switch;
 pub mod tmp;
 pub mod tools;
+pub mod users;
 pub mod vde;
+pub mod vm;
 
 pub use mgmt::{Mgmt, Reply};
 pub use netns::{ping, Netns, TapHost};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::tools::system_tool;
 use crate::wait_until;
 
 /// How a [`Child`] is started.
@@ -25,6 +26,35 @@ pub struct Spawn {
     /// Put the child in its own process group and signal the whole group on drop (`dpipe`,
     /// which starts two `vde_plug`s).
     pub own_group: bool,
+}
+
+impl Spawn {
+    /// Stdin a pipe held open, no own group: for clients that leave on end of input (plugs).
+    pub const STDIN_OPEN: Spawn = Spawn {
+        keep_stdin_open: true,
+        own_group: false,
+    };
+}
+
+/// `VmRSS` and `VmHWM` (peak resident memory) of `pid` in KiB, from /proc/PID/status (0 when
+/// the process or the field is gone).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many file descriptors `pid` has open (0 when it is gone).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// A running process owned by the test.
@@ -187,4 +217,26 @@ impl Drop for PidGuard {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
+}
+
+/// CPU seconds (user + system) the process used so far.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 of proc(5); `rest` starts at field 3.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new(system_tool("getconf"))
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }

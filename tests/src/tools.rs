@@ -21,6 +21,8 @@ pub const DPIPE: &str = "/usr/bin/dpipe";
 pub const UNIXTERM: &str = "/usr/bin/unixterm";
 /// qemu, for `-netdev vde`.
 pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+/// qemu-img (package qemu-utils).
+pub const QEMU_IMG: &str = "/usr/bin/qemu-img";
 
 /// The vde_switch version the interop tests are written against.
 pub const VDE_SWITCH_VERSION: &str = "VDE 2.3.2";

@@ -110,6 +110,11 @@ const AFTER_TRAFFIC: &[&str] = &[
     "debug/del port/+",
     "debug/add zz",
     "debug/del zz",
+    "debug/add port",
+    "debug/list port/ep",
+    "debug/add port/+",
+    "debug/del port",
+    "debug/del port",
     "plugin/list",
     "plugin/add nosuchlib-f2f",
     "plugin/add",
@@ -181,7 +186,8 @@ fn final_status(raw: &str) -> String {
 }
 
 /// The rows our `help` has beyond vde_switch's (README, "Console": our additions).
-const OUR_COMMANDS: [&str; 6] = [
+const OUR_COMMANDS: [&str; 7] = [
+    "hash/setportmax",
     "port/stats",
     "port/capture",
     "status",

@@ -381,8 +381,13 @@ fn plug_refusals() {
     let missing = tmp.join("nothing-here");
     let (ok, err) = run(&[missing.to_str().unwrap()]);
     assert!(!ok && err.contains("switch directory"), "{err}");
-    let (ok, err) = run(&["/tmp/a", "=", "ssh", "host"]);
-    assert!(!ok && err.contains("not supported yet"), "{err}");
+    let (ok, err) = run(&["/tmp/a", "/tmp/b", "/tmp/c"]);
+    assert!(!ok && err.contains("expected [URL], URL1 URL2"), "{err}");
+    let (ok, err) = run(&["/tmp/a", "="]);
+    assert!(
+        !ok && err.contains("'=' must be followed by a command"),
+        "{err}"
+    );
 
     let sw = Switch::start(SwitchKind::Ours, &tmp, "sw", &[]);
     let mut plug = start_plug(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use f2f_e2e::mgmt::{parse_ports, parse_stats};
 use f2f_e2e::netns::assert_pings;
 use f2f_e2e::peers::dpipe_cable;
-use f2f_e2e::proc::{Child, Spawn};
+use f2f_e2e::proc::{cpu_secs, Child, Spawn};
 use f2f_e2e::tools::{require_real_vde, require_root, system_tool};
 use f2f_e2e::vde::{frame, mac, BROADCAST};
 use f2f_e2e::{
@@ -167,36 +167,9 @@ fn start(kind: SwitchKind, tmp: &TempDir, name: &str, mac_last: u8, fstp: bool) 
     Switch::start(kind, tmp, name, &args)
 }
 
-/// CPU seconds (user + system) the process used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|w| w.parse().unwrap_or(0))
-        .collect();
-    // Fields 14 and 15 of proc(5); `rest` starts at field 3.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    ticks as f64 / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new(system_tool("getconf"))
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// Resident memory in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    f2f_e2e::proc::memory_kib(pid).0
 }
 
 /// A BPDU frame as a neighbour would send it: `root`/`bridge` are 8-byte ids.

@@ -138,6 +138,12 @@ pub struct SwitchFile {
     /// `--max-frame`.
     #[serde(alias = "max_frame", skip_serializing_if = "Option::is_none")]
     pub max_frame: Option<u32>,
+    /// `--port-max-macs`: most addresses learned per port (port security).
+    #[serde(alias = "port_max_macs", skip_serializing_if = "Option::is_none")]
+    pub port_max_macs: Option<u32>,
+    /// `--max-consoles`: most management console sessions at once.
+    #[serde(alias = "max_consoles", skip_serializing_if = "Option::is_none")]
+    pub max_consoles: Option<u32>,
     /// `--stream-listen`.
     #[serde(alias = "stream_listen", skip_serializing_if = "Option::is_none")]
     pub stream_listen: Option<String>,

@@ -22,7 +22,7 @@
 //! doing it says so: numbers that do not parse are `EINVAL` (vde_switch's
 //! `atoi` reads them as 0), `hash/find` prints the right port (vde_switch
 //! prints port+1), `fstp/print` shows the real role of tagged ports,
-//! `debug/add` says debug output is not supported, VLAN 0 cannot be removed,
+//! `plugin/add` of a Debian plugin names our equivalent, VLAN 0 cannot be removed,
 //! and endpoint descriptions are printed with control characters escaped.
 //!
 //! Submodules hold the commands of each menu: [`vlan`] (`vlan/*`,
@@ -45,6 +45,7 @@ use std::hash::BuildHasher;
 
 use crate::switch::{DropReason, Port, PortId, Switch};
 use crate::time::Instant;
+pub use debug::render_debug;
 use table::Cmd;
 pub use table::{COMMANDS, EXTENSIONS};
 
@@ -87,6 +88,12 @@ pub trait ConsoleHost {
     fn now(&self) -> Instant {
         Instant::from_secs(self.uptime_secs())
     }
+    /// This session's debug subscriptions: a mask of
+    /// [`crate::switch::Category::bit`]s (`debug/list`, `debug/add`,
+    /// `debug/del`); none by default.
+    fn debug_mask(&self) -> u16 {
+        0
+    }
     /// `dhcp/print`'s text ([`crate::dhcp::DhcpServer::render_print`]), or
     /// `None` when the switch runs no DHCP server.
     fn dhcp_print(&self) -> Option<String> {
@@ -125,6 +132,14 @@ pub enum Action {
         port: PortId,
         /// Stop after this many frames.
         count: Option<u64>,
+    },
+    /// `debug/add`, `debug/del`: this session now subscribes to the debug
+    /// categories in `mask` ([`crate::switch::Category::bit`]); the shell
+    /// writes their events ([`render_debug`]) to it between replies. A
+    /// session that cannot receive them answers `EOPNOTSUPP` instead.
+    Debug {
+        /// The session's new subscriptions.
+        mask: u16,
     },
     /// `load PATH`: read the script and run each line (see [`script_echo`]);
     /// the shell sets the reply's status: success, or the errno of the read.
@@ -394,14 +409,15 @@ fn run<S: BuildHasher + Clone>(
                 path: arg.to_string(),
             },
         },
-        Cmd::DebugList => debug::list(arg),
-        Cmd::DebugAdd => debug::add(arg),
-        Cmd::DebugDel => debug::del(arg),
+        Cmd::DebugList => debug::list(host, arg),
+        Cmd::DebugAdd => debug::add(host, arg),
+        Cmd::DebugDel => debug::del(host, arg),
         Cmd::PluginList => debug::plugin_list(arg),
         Cmd::PluginAdd => debug::plugin_add(arg),
         Cmd::PluginDel => debug::plugin_del(arg),
         Cmd::HashShowinfo => hash::showinfo(sw),
         Cmd::HashSetsize => hash::setsize(sw, arg),
+        Cmd::HashSetportmax => hash::setportmax(sw, arg),
         Cmd::HashSetgcint => hash::set_timer(sw, arg, hash::Timer::GcInterval),
         Cmd::HashSetexpire => hash::set_timer(sw, arg, hash::Timer::Expire),
         Cmd::HashSetminper => hash::set_timer(sw, arg, hash::Timer::MinPersistence),
@@ -717,6 +733,7 @@ mod tests {
         uptime: 83,
         mgmt: Some("/tmp/specA_x/mgmt1"),
         now: 83,
+        debug: 0,
     };
 
     fn switch() -> Switch<H> {

@@ -10,7 +10,17 @@
 //!   to another (vde_switch's `hash/setminper`), so a looped copy of a frame
 //!   cannot steal an address from its real port;
 //! - memory is bounded by the capacity, never by traffic: the eviction queue
-//!   is compacted when stale records make it twice the size of the table.
+//!   is compacted when stale records make it twice the size of the table;
+//! - with a per-port limit (`--port-max-macs`, port security) no port holds
+//!   more than `port_capacity` entries: a new address beyond it is refused
+//!   ([`Learned::Refused`]) instead of evicting another port's addresses, so
+//!   one port flooding random sources cannot push the others out of the
+//!   table. Entries expired but not yet collected still count.
+//!
+//! Debug output (vde_switch's `hash/+` and `hash/-`): while a journal is on
+//! ([`Fdb::set_journal`]) every new and every removed entry is recorded, at
+//! most [`JOURNAL_LIMIT`] waiting, for the switch to drain
+//! ([`Fdb::take_change`]). Off (the default), it costs one branch.
 //!
 //! The hasher state comes from the shell (a fixed hash invites hash flooding by
 //! anyone who can pick source MACs), so this module never touches randomness.
@@ -35,6 +45,38 @@ pub const DEFAULT_CAPACITY: usize = 65536;
 
 /// A VLAN id, 0..=4095 (0 is the default untagged VLAN, as in vde_switch).
 pub type Vlan = u16;
+
+/// Most changes the journal holds; newer ones are dropped until drained.
+pub const JOURNAL_LIMIT: usize = 1024;
+
+/// An entry appearing or going, as recorded by the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new entry (not a refresh, not a move).
+    Added(Key, PortId),
+    /// An entry removed: expired, flushed, evicted or cleared.
+    Removed(Key, PortId),
+}
+
+/// Which changes the journal records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Journal {
+    added: bool,
+    removed: bool,
+    changes: VecDeque<Change>,
+}
+
+impl Journal {
+    fn record(&mut self, change: Change) {
+        let wanted = match change {
+            Change::Added(..) => self.added,
+            Change::Removed(..) => self.removed,
+        };
+        if wanted && self.changes.len() < JOURNAL_LIMIT {
+            self.changes.push_back(change);
+        }
+    }
+}
 
 /// The table key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,6 +122,9 @@ pub enum Learned {
         /// The port it stays on.
         on: PortId,
     },
+    /// The port already holds its limit of addresses (`port_capacity`): not
+    /// learned (nor moved there).
+    Refused,
 }
 
 /// Timers and capacity of the table.
@@ -93,6 +138,9 @@ pub struct FdbConfig {
     pub gc_interval: Duration,
     /// An address is not moved to another port within this time of being seen.
     pub min_persistence: Duration,
+    /// Most entries any one port may hold (port security); `None`: no limit
+    /// but `capacity`.
+    pub port_capacity: Option<usize>,
 }
 
 impl Default for FdbConfig {
@@ -102,6 +150,7 @@ impl Default for FdbConfig {
             expire: DEFAULT_EXPIRE,
             gc_interval: DEFAULT_GC_INTERVAL,
             min_persistence: DEFAULT_MIN_PERSISTENCE,
+            port_capacity: None,
         }
     }
 }
@@ -114,8 +163,11 @@ pub struct Fdb<S> {
     /// Eviction order: (key, queue stamp). A record is stale when the entry is
     /// gone or carries another stamp.
     order: VecDeque<(Key, u64)>,
+    /// Entries held per port, indexed by port number (grown on demand).
+    per_port: Vec<usize>,
     next_stamp: u64,
     hasher: S,
+    journal: Journal,
 }
 
 impl<S: BuildHasher + Clone> Fdb<S> {
@@ -125,9 +177,34 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             config,
             map: HashMap::with_hasher(hasher.clone()),
             order: VecDeque::new(),
+            per_port: Vec::new(),
             next_stamp: 0,
             hasher,
+            journal: Journal::default(),
         }
+    }
+
+    /// Record new entries (`added`) and removed ones (`removed`) for
+    /// [`Fdb::take_change`]; turning a kind off forgets what waits.
+    pub fn set_journal(&mut self, added: bool, removed: bool) {
+        self.journal.added = added;
+        self.journal.removed = removed;
+        if !added || !removed {
+            self.journal.changes.retain(|c| match c {
+                Change::Added(..) => added,
+                Change::Removed(..) => removed,
+            });
+        }
+    }
+
+    /// The oldest recorded change not yet taken.
+    pub fn take_change(&mut self) -> Option<Change> {
+        self.journal.changes.pop_front()
+    }
+
+    /// Whether recorded changes wait.
+    pub fn has_changes(&self) -> bool {
+        !self.journal.changes.is_empty()
     }
 
     /// The table's configuration.
@@ -143,6 +220,11 @@ impl<S: BuildHasher + Clone> Fdb<S> {
     /// True when the table holds nothing.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Entries held for `port` (expired ones not yet collected included).
+    pub fn port_len(&self, port: PortId) -> usize {
+        self.per_port.get(usize::from(port)).copied().unwrap_or(0)
     }
 
     /// The port `mac` in `vlan` was last seen on, unless expired.
@@ -171,11 +253,19 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             if age < min_persistence && age < expire {
                 return Learned::Kept { on: e.port };
             }
+            if !has_room(&self.per_port, self.config.port_capacity, port) {
+                return Learned::Refused;
+            }
             let from = e.port;
             e.port = port;
             e.last_seen = now;
             e.learned = now;
+            uncount(&mut self.per_port, from);
+            count(&mut self.per_port, port);
             return Learned::Moved { from };
+        }
+        if !has_room(&self.per_port, self.config.port_capacity, port) {
+            return Learned::Refused;
         }
         let evicted = if self.map.len() >= self.config.capacity {
             self.evict_one()
@@ -197,50 +287,45 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             },
         );
         self.order.push_back((key, stamp));
+        count(&mut self.per_port, port);
         self.compact_if_needed();
+        self.journal.record(Change::Added(key, port));
         Learned::New { evicted }
     }
 
     /// Drop entries not seen for the expire time; returns how many went.
     pub fn collect_garbage(&mut self, now: Instant) -> usize {
         let expire = self.config.expire;
-        let before = self.map.len();
-        self.map
-            .retain(|_, e| now.saturating_duration_since(e.last_seen) < expire);
-        let removed = before - self.map.len();
-        self.compact_if_needed();
-        removed
+        self.remove_where(|_, e| now.saturating_duration_since(e.last_seen) >= expire)
     }
 
     /// Forget every address learned on `port` (it went away).
     pub fn flush_port(&mut self, port: PortId) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, e| e.port != port);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.remove_where(|_, e| e.port == port)
     }
 
     /// Forget every address learned in `vlan` (topology change).
     pub fn flush_vlan(&mut self, vlan: Vlan) -> usize {
-        let before = self.map.len();
-        self.map.retain(|k, _| k.vlan != vlan);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.remove_where(|k, _| k.vlan == vlan)
     }
 
     /// Forget every address learned on `port` in `vlan` (the port left the
     /// VLAN).
     pub fn flush_port_vlan(&mut self, port: PortId, vlan: Vlan) -> usize {
-        let before = self.map.len();
-        self.map.retain(|k, e| e.port != port || k.vlan != vlan);
-        self.compact_if_needed();
-        before - self.map.len()
+        self.remove_where(|k, e| e.port == port && k.vlan == vlan)
     }
 
     /// Forget everything.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.remove_where(|_, _| true);
         self.order.clear();
+        self.per_port.clear();
+    }
+
+    /// Change the per-port limit (`None`: none). Ports already over a new
+    /// limit keep their entries; they learn nothing new until under it.
+    pub fn set_port_capacity(&mut self, limit: Option<usize>) {
+        self.config.port_capacity = limit;
     }
 
     /// Change the capacity; evicts the oldest entries if the table is over it.
@@ -315,10 +400,31 @@ impl<S: BuildHasher + Clone> Fdb<S> {
                 self.order.push_back((key, new_stamp));
                 continue;
             }
-            self.map.remove(&key);
+            if let Some(gone) = self.map.remove(&key) {
+                uncount(&mut self.per_port, gone.port);
+                self.journal.record(Change::Removed(key, gone.port));
+            }
             return Some(key);
         }
         None
+    }
+
+    /// Remove the entries `gone` picks, keeping the per-port counts; returns
+    /// how many went.
+    fn remove_where(&mut self, mut gone: impl FnMut(&Key, &Entry) -> bool) -> usize {
+        let before = self.map.len();
+        let per_port = &mut self.per_port;
+        let journal = &mut self.journal;
+        self.map.retain(|k, e| {
+            let go = gone(k, e);
+            if go {
+                uncount(per_port, e.port);
+                journal.record(Change::Removed(*k, e.port));
+            }
+            !go
+        });
+        self.compact_if_needed();
+        before - self.map.len()
     }
 
     fn compact_if_needed(&mut self) {
@@ -327,6 +433,27 @@ impl<S: BuildHasher + Clone> Fdb<S> {
             self.order
                 .retain(|(k, stamp)| map.get(k).is_some_and(|e| e.queued == *stamp));
         }
+    }
+}
+
+/// Whether `port` may hold one more entry under `limit`.
+fn has_room(per_port: &[usize], limit: Option<usize>, port: PortId) -> bool {
+    limit.is_none_or(|max| per_port.get(usize::from(port)).copied().unwrap_or(0) < max)
+}
+
+fn count(per_port: &mut Vec<usize>, port: PortId) {
+    let i = usize::from(port);
+    if per_port.len() <= i {
+        per_port.resize(i + 1, 0);
+    }
+    if let Some(n) = per_port.get_mut(i) {
+        *n += 1;
+    }
+}
+
+fn uncount(per_port: &mut [usize], port: PortId) {
+    if let Some(n) = per_port.get_mut(usize::from(port)) {
+        *n = n.saturating_sub(1);
     }
 }
 
@@ -464,5 +591,109 @@ mod tests {
         assert_eq!(f.iter(t(0)).count(), 1);
         f.set_capacity(0);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn journal_records_new_and_removed_entries_only_when_on() {
+        let mut f = table(2);
+        f.learn(t(0), 0, mac(1), 1);
+        assert!(!f.has_changes(), "journal off by default");
+        f.set_journal(true, true);
+        f.learn(t(0), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(2), 2);
+        f.learn(t(1), 0, mac(3), 3);
+        f.flush_port(3);
+        let k = |n, vlan| Key { vlan, mac: mac(n) };
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(
+            got,
+            [
+                Change::Added(k(2, 0), 2),
+                Change::Removed(k(1, 0), 1),
+                Change::Added(k(3, 0), 3),
+                Change::Removed(k(3, 0), 3),
+            ]
+        );
+        f.set_journal(false, true);
+        f.learn(t(2), 0, mac(4), 4);
+        f.collect_garbage(t(500));
+        let got: Vec<Change> = std::iter::from_fn(|| f.take_change()).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.contains(&Change::Removed(k(2, 0), 2)));
+        assert!(got.contains(&Change::Removed(k(4, 0), 4)));
+    }
+
+    fn limited(capacity: usize, per_port: usize) -> Fdb<H> {
+        Fdb::new(
+            FdbConfig {
+                capacity,
+                port_capacity: Some(per_port),
+                ..FdbConfig::default()
+            },
+            H::default(),
+        )
+    }
+
+    #[test]
+    fn port_limit_refuses_new_addresses_but_keeps_known_ones() {
+        let mut f = limited(100, 2);
+        assert!(matches!(f.learn(t(0), 0, mac(1), 1), Learned::New { .. }));
+        assert!(matches!(f.learn(t(0), 0, mac(2), 1), Learned::New { .. }));
+        assert_eq!(f.learn(t(1), 0, mac(3), 1), Learned::Refused);
+        assert_eq!(f.lookup(t(1), 0, mac(3)), None);
+        assert_eq!(f.learn(t(1), 0, mac(1), 1), Learned::Refreshed);
+        assert_eq!(f.port_len(1), 2);
+        // Another port has its own allowance.
+        assert!(matches!(f.learn(t(1), 0, mac(3), 2), Learned::New { .. }));
+        // Moving into a full port is refused too; the address stays put.
+        assert_eq!(f.learn(t(9), 0, mac(3), 1), Learned::Refused);
+        assert_eq!(f.lookup(t(9), 0, mac(3)), Some(2));
+    }
+
+    #[test]
+    fn port_counts_follow_moves_expiry_eviction_and_flushes() {
+        let mut f = limited(3, 2);
+        f.learn(t(0), 0, mac(1), 1);
+        f.learn(t(0), 0, mac(2), 1);
+        f.learn(t(0), 0, mac(3), 2);
+        // A move frees a slot on port 1.
+        assert_eq!(f.learn(t(5), 0, mac(1), 2), Learned::Moved { from: 1 });
+        assert_eq!((f.port_len(1), f.port_len(2)), (1, 2));
+        // The table is full: learning on port 1 evicts the oldest (mac 2, port 1).
+        assert!(matches!(
+            f.learn(t(6), 0, mac(4), 1),
+            Learned::New { evicted: Some(_) }
+        ));
+        assert_eq!((f.port_len(1), f.port_len(2), f.len()), (1, 2, 3));
+        assert_eq!(f.flush_port(2), 2);
+        assert_eq!(f.port_len(2), 0);
+        assert_eq!(f.collect_garbage(t(200)), 1);
+        assert_eq!(f.port_len(1), 0);
+        f.learn(t(200), 7, mac(5), 3);
+        assert_eq!(f.flush_vlan(7), 1);
+        assert_eq!(f.port_len(3), 0);
+        f.learn(t(200), 7, mac(5), 3);
+        f.clear();
+        assert_eq!(f.port_len(3), 0);
+    }
+
+    #[test]
+    fn flood_on_one_port_leaves_the_others_their_addresses() {
+        let mut f = limited(1000, 100);
+        for p in 2..=5 {
+            f.learn(t(0), 0, mac(u32::from(p)), p);
+        }
+        for i in 0..100_000u32 {
+            f.learn(Instant::from_millis(u64::from(i)), 0, mac(1000 + i), 1);
+        }
+        assert_eq!(f.port_len(1), 100);
+        for p in 2..=5 {
+            assert_eq!(f.lookup(t(50), 0, mac(u32::from(p))), Some(p));
+        }
+        // A lower limit later keeps what is there and refuses more.
+        f.set_port_capacity(Some(10));
+        assert_eq!(f.learn(t(60), 0, mac(7), 1), Learned::Refused);
+        f.set_port_capacity(None);
+        assert!(matches!(f.learn(t(60), 0, mac(7), 1), Learned::New { .. }));
     }
 }

@@ -19,6 +19,9 @@
 //! - [`capture`]: pcap files and the capture stream of `port/capture`.
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
+//! - [`room`]: the room protocol of `join` (master, grants, wiring).
+//! - [`vm`]: `f2f-overlay vm`'s image bundles, accelerator choice and qemu
+//!   command line.
 //! - `fuzzing` (only with `cfg(fuzzing)` or the `fuzzing` feature): entry
 //!   points for the targets in `fuzz/`.
 #![forbid(unsafe_code)]
@@ -35,10 +38,12 @@ pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod mac;
+pub mod room;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod status;
 pub mod stp;
 pub mod switch;
 pub mod time;
+pub mod vm;
 pub mod wire;

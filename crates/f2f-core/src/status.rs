@@ -98,6 +98,9 @@ pub struct MacTableInfo {
     pub expire_secs: u64,
     /// Minimum time before an address may move to another port, seconds.
     pub min_persistence_secs: u64,
+    /// Most entries one port may hold (`--port-max-macs`); `None`: no limit.
+    #[serde(default)]
+    pub port_max_macs: Option<usize>,
 }
 
 /// One port.
@@ -117,6 +120,9 @@ pub struct PortStatus {
     pub user: Option<String>,
     /// Attached endpoints, newest first.
     pub endpoints: Vec<EndpointStatus>,
+    /// Addresses learned on this port (the MAC table's entries for it).
+    #[serde(default)]
+    pub macs: usize,
     /// Traffic counters.
     pub counters: CounterStatus,
 }
@@ -314,13 +320,118 @@ pub struct LeaseStatus {
     pub expires_in_secs: u64,
 }
 
-/// The room this switch is a member of (filled by `join`).
+/// The room this switch is a member of (filled by `join` from
+/// [`Room::status`](crate::room::Room::status)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomStatus {
     /// The room's JID.
     pub room: String,
-    /// Members' JIDs.
+    /// Granted members present: real JIDs where known, else nicks.
     pub members: Vec<String>,
+    /// Our nick.
+    #[serde(default)]
+    pub nick: String,
+    /// Our role: `master` or `member`.
+    #[serde(default)]
+    pub role: String,
+    /// The master's nick, when one is known.
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Our grant, once applied.
+    #[serde(default)]
+    pub grant: Option<RoomGrantStatus>,
+    /// Every other occupant, by nick.
+    #[serde(default)]
+    pub peers: Vec<RoomPeerStatus>,
+}
+
+impl RoomStatus {
+    /// The room section of the text summary: one line for the room, one for
+    /// our grant, one per peer with its link.
+    fn render(&self, out: &mut String) {
+        let master = self.master.as_deref().unwrap_or("none");
+        let _ = writeln!(
+            out,
+            "Room: {} as {} ({}), master {master}",
+            self.room, self.nick, self.role
+        );
+        if let Some(g) = &self.grant {
+            let macs: Vec<String> = g.macs.iter().map(MacAddr::to_string).collect();
+            let dhcp = if g.dhcp { ", serves DHCP" } else { "" };
+            let _ = writeln!(
+                out,
+                "  grant: {} {} MACs {}{dhcp}",
+                g.subnet,
+                g.topology,
+                macs.join(" ")
+            );
+        }
+        for p in &self.peers {
+            let link = match &p.link {
+                None => "no link".to_string(),
+                Some(l) => match &l.dial {
+                    Some(d) => format!("{} to {d} {}", l.transport, l.state),
+                    None => format!("{} {}", l.transport, l.state),
+                },
+            };
+            let jid = p.jid.as_deref().unwrap_or("-");
+            let role = if p.master {
+                "master"
+            } else if p.granted {
+                "member"
+            } else {
+                "occupant"
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({jid}, {}) {role}: {link}",
+                p.nick, p.affiliation
+            );
+        }
+    }
+}
+
+/// The parameters a room's master granted us.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomGrantStatus {
+    /// Our MAC addresses.
+    pub macs: Vec<MacAddr>,
+    /// The room's subnet, CIDR.
+    pub subnet: String,
+    /// `star` or `mesh`.
+    pub topology: String,
+    /// Whether our switch serves DHCP.
+    pub dhcp: bool,
+}
+
+/// Another occupant of the room.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPeerStatus {
+    /// Its nick.
+    pub nick: String,
+    /// Its real JID, when the room shows it.
+    pub jid: Option<String>,
+    /// Its MUC affiliation (`owner`, `admin`, `member`, `none`, `outcast`).
+    pub affiliation: String,
+    /// True for the master we follow.
+    pub master: bool,
+    /// True when the master granted it (it is part of the network).
+    pub granted: bool,
+    /// Its MACs (known to the master only).
+    pub macs: Vec<MacAddr>,
+    /// Our link to it, if any.
+    pub link: Option<RoomLinkStatus>,
+}
+
+/// Our link to one room peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomLinkStatus {
+    /// `tcp` or `xmpp`.
+    pub transport: String,
+    /// The endpoint we dial (TCP links we dial).
+    pub dial: Option<String>,
+    /// `pending`, `up` or `failed`.
+    pub state: String,
 }
 
 /// A running capture (`port/capture`).
@@ -355,7 +466,7 @@ impl Snapshot {
         mac_table.sort_by_key(|e| (e.vlan, e.mac));
         let ports: Vec<PortStatus> = switch
             .ports()
-            .map(|(id, p)| port_status(host, id, p))
+            .map(|(id, p)| port_status(host, id, p, fdb.port_len(id)))
             .collect();
         let vlans = switch
             .vlans()
@@ -390,6 +501,7 @@ impl Snapshot {
                     capacity: fdb.config().capacity,
                     expire_secs: fdb.config().expire.as_secs(),
                     min_persistence_secs: fdb.config().min_persistence.as_secs(),
+                    port_max_macs: fdb.config().port_capacity,
                 },
             },
             ports,
@@ -595,9 +707,7 @@ impl Snapshot {
             None => {
                 let _ = writeln!(out, "Room: none");
             }
-            Some(r) => {
-                let _ = writeln!(out, "Room: {} ({})", r.room, r.members.join(", "));
-            }
+            Some(r) => r.render(out),
         }
         if self.captures.is_empty() {
             let _ = writeln!(out, "Captures: none");
@@ -614,7 +724,7 @@ impl Snapshot {
     }
 }
 
-fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port) -> PortStatus {
+fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port, macs: usize) -> PortStatus {
     let c = &p.counters;
     PortStatus {
         port: id,
@@ -637,6 +747,7 @@ fn port_status(host: &dyn ConsoleHost, id: PortId, p: &Port) -> PortStatus {
                 uid: e.user,
             })
             .collect(),
+        macs,
         counters: CounterStatus {
             in_frames: c.in_frames,
             in_bytes: c.in_bytes,
@@ -719,6 +830,7 @@ mod tests {
         uptime: 3723,
         mgmt: Some("/tmp/sw.mgmt"),
         now: 3723,
+        debug: 0,
     };
 
     fn frame(dst: u8, src: u8) -> Vec<u8> {

@@ -33,14 +33,16 @@ use std::hash::BuildHasher;
 
 mod vlan;
 
-use crate::fdb::{Fdb, FdbConfig, Vlan};
+use crate::fdb::{Fdb, FdbConfig, Learned, Vlan};
 use crate::mac::MacAddr;
 use crate::stp::{Stp, StpConfig};
 use crate::time::Instant;
 use crate::wire::bpdu::{BridgeId, BPDU_DST};
 
+mod debug;
 mod spanning;
 
+pub use debug::{Category, DebugEvent, MAX_PENDING as MAX_DEBUG_EVENTS};
 pub use spanning::{BpduOut, HubModeError};
 
 /// A port number, 0..numports.
@@ -143,11 +145,14 @@ pub enum DropReason {
     /// Sent to the spanning-tree address while FSTP is on, but not a BPDU
     /// FSTP accepts (truncated, another version or type).
     BadBpdu,
+    /// From a new source address while the ingress port already holds its
+    /// limit of learned addresses (`--port-max-macs`, port security).
+    MacLimit,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::Vlan,
@@ -156,6 +161,7 @@ impl DropReason {
         DropReason::EgressFull,
         DropReason::Discarding,
         DropReason::BadBpdu,
+        DropReason::MacLimit,
     ];
 
     /// Short name used in counters, `port/stats` and JSON.
@@ -169,6 +175,7 @@ impl DropReason {
             DropReason::EgressFull => "egress_full",
             DropReason::Discarding => "discarding",
             DropReason::BadBpdu => "bad_bpdu",
+            DropReason::MacLimit => "mac_limit",
         }
     }
 
@@ -182,6 +189,7 @@ impl DropReason {
             DropReason::EgressFull => 5,
             DropReason::Discarding => 6,
             DropReason::BadBpdu => 7,
+            DropReason::MacLimit => 8,
         }
     }
 }
@@ -428,6 +436,7 @@ pub struct Switch<S> {
     /// Ports or VLANs may have changed since the spanning tree last heard
     /// of them (see `spanning.rs`, `sync_stp`).
     stp_stale: bool,
+    debug: debug::DebugLog,
 }
 
 impl<S: BuildHasher + Clone> Switch<S> {
@@ -447,6 +456,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
             next_gc: Instant::ZERO,
             stp,
             stp_stale: false,
+            debug: debug::DebugLog::default(),
             config,
         }
     }
@@ -506,6 +516,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
                 port: u32::from(id),
                 numports: self.config.numports,
             })?;
+        let created = slot.is_none();
         let port = slot.get_or_insert_with(|| Port::new(true));
         if let Some(owner) = port.current_user.filter(|_| port.is_active()) {
             if owner != user {
@@ -524,8 +535,27 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if user != NO_USER {
             port.current_user = Some(user);
         }
+        let (ep, text) = (req.endpoint.id, req.endpoint.description.clone());
         port.endpoints.insert(0, req.endpoint);
         self.stp_stale = true;
+        if created {
+            self.debug.push(DebugEvent::Port {
+                added: true,
+                port: id,
+            });
+        }
+        self.debug.push(DebugEvent::Endpoint {
+            added: true,
+            port: id,
+            id: ep,
+        });
+        if self.debug.wants(Category::PortDescr) {
+            self.debug.push(DebugEvent::Description {
+                port: id,
+                id: ep,
+                text,
+            });
+        }
         Ok(id)
     }
 
@@ -539,8 +569,19 @@ impl<S: BuildHasher + Clone> Switch<S> {
         let before = p.endpoints.len();
         p.endpoints.retain(|e| e.id != endpoint_id);
         let found = p.endpoints.len() != before;
-        if found && p.endpoints.is_empty() {
+        let emptied = found && p.endpoints.is_empty();
+        if emptied {
             p.current_user = None;
+        }
+        if found {
+            self.debug.push(DebugEvent::Endpoint {
+                added: false,
+                port,
+                id: endpoint_id,
+            });
+        }
+        if emptied {
+            self.debug.push(DebugEvent::Port { added: false, port });
             self.fdb.flush_port(port);
             self.stp_stale = true;
         }
@@ -621,6 +662,10 @@ impl<S: BuildHasher + Clone> Switch<S> {
             Some(slot) => {
                 *slot = Some(Port::new(false));
                 self.stp_stale = true;
+                self.debug.push(DebugEvent::Port {
+                    added: true,
+                    port: id,
+                });
                 Ok(())
             }
         }
@@ -811,8 +856,10 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if !self.stp.learning(vlan, ingress) {
             return Forward::Drop(DropReason::Discarding);
         }
-        if !header.src.is_multicast() {
-            self.fdb.learn(now, vlan, header.src, ingress);
+        if !header.src.is_multicast()
+            && self.fdb.learn(now, vlan, header.src, ingress) == Learned::Refused
+        {
+            return Forward::Drop(DropReason::MacLimit);
         }
         if !self.stp.forwarding(vlan, ingress) {
             return Forward::Drop(DropReason::Discarding);
@@ -1027,6 +1074,33 @@ mod tests {
         let group = MacAddr([0x01, 0, 0x5e, 0, 0, 9]);
         sw.decide(T0, 1, &frame(MacAddr::BROADCAST, group, 60), &mut out);
         assert!(sw.fdb().is_empty());
+    }
+
+    #[test]
+    fn port_mac_limit_drops_new_sources_and_counts_them() {
+        let config = SwitchConfig {
+            fdb: FdbConfig {
+                port_capacity: Some(2),
+                ..FdbConfig::default()
+            },
+            ..SwitchConfig::default()
+        };
+        let mut sw = switch_with_ports(3, config);
+        let mut out = Vec::new();
+        for n in 10..20 {
+            sw.decide(T0, 1, &frame(MacAddr::BROADCAST, mac(n), 60), &mut out);
+        }
+        // Two addresses learned and forwarded, eight dropped and counted.
+        let c = sw.port(1).unwrap().counters;
+        assert_eq!((c.in_frames, c.drops(DropReason::MacLimit)), (2, 8));
+        assert_eq!(sw.fdb().port_len(1), 2);
+        // A known source still passes; another port is not limited by port 1.
+        let verdict = sw.decide(T0, 1, &frame(mac(3), mac(10), 60), &mut out);
+        assert_eq!(verdict, Forward::Flood);
+        assert_eq!(
+            sw.decide(T0, 2, &frame(mac(10), mac(2), 60), &mut out),
+            Forward::Unicast
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use f2f_core::dhcp::{IpRange, Ipv4Net, Reservation};
 use f2f_core::mac::MacAddr;
+use f2f_core::vm::AccelChoice;
 
 /// A drop-in vde_switch and friend-to-friend Ethernet overlay.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Write the frames passing a port (both directions) to a pcap file.
     Capture(CaptureArgs),
+    /// Run a qemu VM from a base image on a switch: a qcow2 overlay per run
+    /// (the base is never written), the serial console to a log file.
+    Vm(VmArgs),
 }
 
 /// Where a client finds a running switch's management socket.
@@ -104,6 +108,49 @@ pub struct CaptureArgs {
     /// Stop after this many frames (default: until Ctrl-C).
     #[arg(short = 'c', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `f2f-overlay vm IMAGE`.
+#[derive(Debug, Clone, Args)]
+pub struct VmArgs {
+    /// A disk image (qcow2 or raw) or an image bundle: a directory with
+    /// image.toml.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// The switch's control directory (default: vde_switch's default
+    /// directory).
+    #[arg(short = 's', long = "sock", value_name = "DIR")]
+    pub sock: Option<PathBuf>,
+    /// The VM's name: its directory under STATE_DIR/vms/ (default: the
+    /// image's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The NIC's MAC (default: random 52:54:00:xx:xx:xx).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<MacAddr>,
+    /// Guest memory in MB (default: the bundle's, else 128).
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// KVM or TCG; auto uses KVM only when /dev/kvm opens and the CPU has
+    /// vmx/svm.
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto")]
+    pub accel: AccelChoice,
+    /// Kernel for direct kernel boot (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk (overrides the bundle's).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (replaces the bundle's).
+    #[arg(long, value_name = "CMDLINE")]
+    pub append: Option<String>,
+    /// Keep the overlay after a clean stop too (it is always kept when the VM
+    /// fails).
+    #[arg(long)]
+    pub keep_overlay: bool,
     /// Options every subcommand has.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -188,7 +235,8 @@ pub struct SwitchArgs {
     /// big-endian length framing); each connection is a port.
     #[arg(long = "stream-listen", value_name = "PATH")]
     pub stream_listen: Option<PathBuf>,
-    /// Number of debug clients (accepted; debug output is not supported yet).
+    /// Number of debug clients (accepted and ignored, as vde_switch 2.3.2
+    /// does: any console may `debug/add`).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]
     pub debugclients: Option<String>,
     /// Capacity of the MAC table; the oldest entry is evicted when full
@@ -199,6 +247,15 @@ pub struct SwitchArgs {
     /// counted [default: 1518].
     #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_max_frame)]
     pub max_frame: Option<usize>,
+    /// Port security: at most N addresses learned per port; frames from
+    /// further new source addresses are dropped and counted (`mac_limit`);
+    /// 0 for no limit [default: no limit but --max-macs].
+    #[arg(long = "port-max-macs", value_name = "N", value_parser = parse_c_usize)]
+    pub port_max_macs: Option<usize>,
+    /// Most management console sessions open at once; more are refused with
+    /// a log line [default: 64].
+    #[arg(long = "max-consoles", value_name = "N", value_parser = parse_c_usize)]
+    pub max_consoles: Option<usize>,
     /// Settings from a TOML file (keys are the long flag names); flags given
     /// on the command line override it.
     #[arg(long = "config", value_name = "FILE")]
@@ -313,13 +370,29 @@ pub struct PlugOptions {
     pub group: Option<String>,
     /// The switch: `DIR`, `vde://DIR`, optionally with `[N]` or
     /// `[port=N/mode=M/group=G]` after it; none for the default switch
-    /// (/var/run/vde.ctl, else /tmp/vde.ctl).
+    /// (/var/run/vde.ctl, else /tmp/vde.ctl). Then, as vde_plug: a second
+    /// switch URL (a cable between the two), or `= COMMAND [ARGS]` (the
+    /// stream goes to the command's stdin/stdout instead of ours).
     #[arg(
         value_name = "URL",
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
     pub url: Vec<String>,
+}
+
+/// vde_plug's options for the second switch of `vde_plug URL1 URL2`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SecondPlug {
+    /// The second switch's port.
+    #[arg(long = "port2", value_name = "PORT")]
+    pub port2: Option<u32>,
+    /// Group of our data socket on the second switch.
+    #[arg(short = 'G', long = "group2", value_name = "GROUP")]
+    pub group2: Option<String>,
+    /// Mode of our data socket on the second switch, octal.
+    #[arg(short = 'M', long = "mod2", value_name = "MODE", value_parser = parse_octal)]
+    pub mode2: Option<u32>,
 }
 
 /// vde_plug's command line, for the `vde_plug` name: there `-p` is the pid
@@ -347,15 +420,9 @@ pub struct VdePlugCli {
     /// Log start, stop and IP addresses to syslog (not supported yet).
     #[arg(short = 'L', long = "iplog")]
     pub iplog: bool,
-    /// The second plug's group (two-plug mode is not supported yet).
-    #[arg(short = 'G', long = "group2", value_name = "GROUP")]
-    pub group2: Option<String>,
-    /// The second plug's mode (two-plug mode is not supported yet).
-    #[arg(short = 'M', long = "mod2", value_name = "MODE")]
-    pub mode2: Option<String>,
-    /// The second plug's port (two-plug mode is not supported yet).
-    #[arg(long = "port2", value_name = "PORT")]
-    pub port2: Option<u32>,
+    /// The second switch's settings (`vde_plug URL1 URL2`).
+    #[command(flatten)]
+    pub second: SecondPlug,
     /// The switch and the connection's settings.
     #[command(flatten)]
     pub plug: PlugOptions,
@@ -370,9 +437,6 @@ impl VdePlugCli {
         }
         if self.log || self.iplog {
             bad.push("-l/--log, -L/--iplog");
-        }
-        if self.group2.is_some() || self.mode2.is_some() || self.port2.is_some() {
-            bad.push("-G, -M, --port2 (two-plug mode)");
         }
         if bad.is_empty() {
             Ok(())
@@ -472,6 +536,45 @@ mod tests {
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
         let rc = VdeSwitchCli::try_parse_from(["vde_switch", "-f", "/etc/sw.rc"]).unwrap();
         assert!(rc.args.refuse_unsupported().is_ok());
+    }
+
+    #[test]
+    fn vm_arguments() {
+        let c = Cli::try_parse_from([
+            "f2f-overlay",
+            "vm",
+            "/img/master",
+            "-s",
+            "/tmp/sw",
+            "--name",
+            "m1",
+            "--mac",
+            "52:54:00:00:00:01",
+            "--memory",
+            "96",
+            "--accel",
+            "tcg",
+            "--append",
+            "console=ttyS0 tvm_sweep=4",
+        ])
+        .unwrap();
+        let Some(Command::Vm(a)) = c.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(a.image.to_str(), Some("/img/master"));
+        assert_eq!(a.sock.unwrap().to_str(), Some("/tmp/sw"));
+        assert_eq!((a.name.as_deref(), a.memory), (Some("m1"), Some(96)));
+        assert_eq!(a.mac.unwrap().to_string(), "52:54:00:00:00:01");
+        assert_eq!(a.accel, AccelChoice::Tcg);
+        assert_eq!(a.append.as_deref(), Some("console=ttyS0 tvm_sweep=4"));
+        let d = Cli::try_parse_from(["f2f-overlay", "vm", "img"]).unwrap();
+        let Some(Command::Vm(d)) = d.command else {
+            panic!("not the vm subcommand");
+        };
+        assert_eq!(d.accel, AccelChoice::Auto);
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--accel", "hvf"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm", "i", "--mac", "zz"]).is_err());
+        assert!(Cli::try_parse_from(["f2f-overlay", "vm"]).is_err());
     }
 
     #[test]

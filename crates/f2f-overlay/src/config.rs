@@ -67,6 +67,8 @@ pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
         }
     }
     fill(&mut a.max_frame, file.max_frame.map(widen));
+    fill(&mut a.port_max_macs, file.port_max_macs.map(widen));
+    fill(&mut a.max_consoles, file.max_consoles.map(widen));
     fill(&mut a.common.log_level, file.log_level);
     fill(&mut a.common.state_dir, path(file.state_dir));
     let d = &mut a.dhcp;

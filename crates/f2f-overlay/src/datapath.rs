@@ -19,6 +19,10 @@
 //! command or a received BPDU go out at once. BPDUs produced while deciding
 //! a batch go out with that batch.
 //!
+//! Debug output (`debug/add`): the guard also hands the debug events a
+//! change produced to the subscribed consoles on release (see
+//! [`crate::debugout`]); with no subscriber the core records none.
+//!
 //! Capture (`port/capture`): one atomic load per batch tells whether any
 //! capture runs; only then are the frames of captured ports copied, in
 //! decision order, to the capture queues (see [`crate::capture`]).
@@ -41,6 +45,7 @@ use tokio::sync::Notify;
 
 use crate::capture::Captures;
 use crate::clock::Clock;
+use crate::debugout::DebugHub;
 use crate::sys::mmsg::{self, BATCH};
 use f2f_core::capture::Direction;
 
@@ -165,6 +170,7 @@ pub struct Datapath {
     /// Wakes the timer task before `armed`.
     wake: Notify,
     captures: Captures,
+    debug: DebugHub,
 }
 
 /// The locked switch. On release it wakes the timer task if the core's next
@@ -190,6 +196,9 @@ impl DerefMut for SwitchGuard<'_> {
 
 impl Drop for SwitchGuard<'_> {
     fn drop(&mut self) {
+        if self.guard.has_debug_events() {
+            self.datapath.debug.publish(&mut self.guard);
+        }
         let next = self.guard.poll_timeout().total_micros();
         if next < self.datapath.armed.load(Ordering::Acquire) {
             self.datapath.wake.notify_one();
@@ -207,7 +216,13 @@ impl Datapath {
             armed: AtomicU64::new(0),
             wake: Notify::new(),
             captures: Captures::default(),
+            debug: DebugHub::default(),
         }
+    }
+
+    /// The consoles subscribed to debug output.
+    pub fn debug_hub(&self) -> &DebugHub {
+        &self.debug
     }
 
     /// The running packet captures.
@@ -248,6 +263,9 @@ impl Datapath {
             }
             let next = sw.poll_timeout();
             self.armed.store(next.total_micros(), Ordering::Release);
+            if sw.has_debug_events() {
+                self.debug.publish(&mut sw);
+            }
             next
         };
         let mut dropped = Vec::new();

@@ -19,6 +19,11 @@
 //! would block the console), and `load` nests at most
 //! [`console::MAX_LOAD_DEPTH`] deep.
 //!
+//! `debug/add` subscribes the session to vde_switch's debug events: the
+//! session then also waits on its [`DebugFeed`] and writes each line as it
+//! comes, between replies (never inside one). Inside a script it answers
+//! `EOPNOTSUPP`.
+//!
 //! Two of our own commands need the shell: `status/json` (the snapshot gets
 //! the sections the shell owns, e.g. running captures) and `port/capture`,
 //! which turns the session into a capture stream ([`f2f_core::capture`]) until
@@ -39,10 +44,16 @@ use tracing::{debug, warn};
 
 use crate::capture::{CaptureGuard, Captured};
 use crate::datapath::Datapath;
+use crate::debugout::DebugFeed;
+use crate::limit::Limit;
 use crate::ports::dhcp::DhcpPort;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
+/// Default for `--max-consoles`: management sessions open at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// What a client over `--max-consoles` reads before its connection closes.
+const REFUSED: &[u8] = b"too many management console sessions are open; try again later\n";
 /// Most bytes one read of a session takes (vde_switch reads 128).
 pub const READ_CHUNK: usize = 4096;
 /// Largest script `load` and `-f` read.
@@ -70,11 +81,12 @@ pub struct Console {
     ctl: (PathBuf, u32),
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
+    sessions: Limit,
 }
 
 impl Console {
     /// A console for the switch in `datapath`; `shutdown` is notified by the
-    /// `shutdown` command.
+    /// `shutdown` command; at most `max_sessions` socket sessions at once.
     pub fn new(
         datapath: Arc<Datapath>,
         vde: Arc<VdeServer>,
@@ -82,8 +94,14 @@ impl Console {
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
         dhcp: Option<Arc<DhcpPort>>,
+        max_sessions: usize,
     ) -> Arc<Console> {
         Arc::new(Console {
+            sessions: Limit::new(
+                "management console sessions open",
+                "raise it with --max-consoles",
+                max_sessions,
+            ),
             dhcp,
             datapath,
             vde,
@@ -93,9 +111,13 @@ impl Console {
         })
     }
 
-    /// Run one line.
-    pub fn execute(&self, line: &str) -> Reply {
-        let host = Host { console: self };
+    /// Run one line for a session subscribed to the debug categories in
+    /// `debug_mask`.
+    pub fn execute(&self, line: &str, debug_mask: u16) -> Reply {
+        let host = Host {
+            console: self,
+            debug_mask,
+        };
         let mut sw = self.datapath.lock();
         let mut reply = console::execute(&mut sw, &host, line);
         if reply.action == Action::Status {
@@ -113,11 +135,17 @@ impl Console {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(slot) = self.sessions.try_enter() else {
+                        // The socket buffer takes this short note without blocking.
+                        let _ = stream.try_write(REFUSED);
+                        continue;
+                    };
                     let me = Arc::clone(&self);
                     tokio::spawn(async move {
                         if let Err(err) = me.session(stream).await {
                             debug!(%err, "management session ended");
                         }
+                        drop(slot);
                     });
                 }
                 Err(err) => {
@@ -133,14 +161,21 @@ impl Console {
         wr.write_all(console::BANNER.as_bytes()).await?;
         wr.write_all(console::PROMPT.as_bytes()).await?;
         let mut chunk = vec![0u8; READ_CHUNK];
+        let mut feed = None;
         loop {
-            let n = rd.read(&mut chunk).await?;
+            let n = tokio::select! {
+                r = rd.read(&mut chunk) => r?,
+                Some(line) = next_debug_line(&mut feed) => {
+                    wr.write_all(line.as_bytes()).await?;
+                    continue;
+                }
+            };
             if n == 0 {
                 return Ok(());
             }
             let got = chunk.get(..n).unwrap_or_default();
             for line in got.split_inclusive(|b| *b == b'\n') {
-                match self.answer(&mut wr, line, true).await? {
+                match self.answer(&mut wr, line, true, &mut feed).await? {
                     Next::Continue => {}
                     Next::End => return Ok(()),
                     Next::Capture(guard, frames, count) => {
@@ -152,15 +187,21 @@ impl Console {
     }
 
     /// Answer one line and say what the session does next. `can_stream`:
-    /// whether this session may turn into a capture stream.
+    /// whether this session may turn into a capture stream; `feed`: its
+    /// debug subscription, made on the first `debug/add`.
     async fn answer<W: AsyncWrite + Unpin>(
         &self,
         out: &mut W,
         line: &[u8],
         can_stream: bool,
+        feed: &mut Option<DebugFeed>,
     ) -> std::io::Result<Next<'_>> {
         let text = String::from_utf8_lossy(line);
-        let mut reply = self.execute(&text);
+        let mut reply = self.execute(&text, feed.as_ref().map_or(0, DebugFeed::mask));
+        if let Action::Debug { mask } = reply.action {
+            feed.get_or_insert_with(|| DebugFeed::new(Arc::clone(&self.datapath)))
+                .set_mask(mask);
+        }
         let mut script = String::new();
         self.perform(&mut reply, 0, ScriptMode::Session, &mut script);
         let mut capture = None;
@@ -172,13 +213,22 @@ impl Console {
                 reply.status = Some(Status::Errno(console::errno::EOPNOTSUPP));
             }
         }
-        script.push_str(&reply.render());
-        out.write_all(script.as_bytes()).await?;
+        // Events the command itself caused come before its reply, as in
+        // vde_switch (which writes them while the command runs).
+        let mut sent = String::new();
+        while let Some(line) = feed.as_mut().and_then(DebugFeed::try_next_line) {
+            sent.push_str(&line);
+        }
+        sent.push_str(&script);
+        sent.push_str(&reply.render());
+        out.write_all(sent.as_bytes()).await?;
         out.flush().await?;
         Ok(match reply.action {
-            Action::None | Action::CloseEndpoint { .. } | Action::Status | Action::Load { .. } => {
-                Next::Continue
-            }
+            Action::None
+            | Action::CloseEndpoint { .. }
+            | Action::Status
+            | Action::Load { .. }
+            | Action::Debug { .. } => Next::Continue,
             Action::Capture { .. } => match capture {
                 Some(((guard, frames), count, port)) => {
                     debug!(port, ?count, "management session streams a capture");
@@ -212,15 +262,17 @@ impl Console {
                 };
                 reply.status = Some(result.map_or_else(Status::Errno, |()| Status::Success));
             }
-            // A capture cannot stream in the middle of a script.
-            Action::Capture { .. } if depth > 0 => {
+            // A capture cannot stream, nor a subscription start, in the
+            // middle of a script.
+            Action::Capture { .. } | Action::Debug { .. } if depth > 0 => {
                 reply.status = Some(Status::Errno(errno::EOPNOTSUPP));
             }
             Action::None
             | Action::Logout
             | Action::Shutdown
             | Action::Status
-            | Action::Capture { .. } => {}
+            | Action::Capture { .. }
+            | Action::Debug { .. } => {}
         }
     }
 
@@ -240,7 +292,7 @@ impl Console {
         }
         for (n, line) in lines.into_iter().enumerate() {
             out.push_str(&console::script_echo(path, line));
-            let mut reply = self.execute(line);
+            let mut reply = self.execute(line, 0);
             self.perform(&mut reply, depth, mode, out);
             match reply.action {
                 // vde_switch ignores logout and shutdown in scripts.
@@ -273,9 +325,23 @@ impl Console {
     pub async fn stdin_console(self: Arc<Self>) {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut out = tokio::io::stdout();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut feed = None;
+        loop {
+            let line = tokio::select! {
+                l = lines.next_line() => l,
+                Some(debug) = next_debug_line(&mut feed) => {
+                    if out.write_all(debug.as_bytes()).await.and(out.flush().await).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Ok(Some(line)) = line else {
+                break;
+            };
             if !matches!(
-                self.answer(&mut out, line.as_bytes(), false).await,
+                self.answer(&mut out, line.as_bytes(), false, &mut feed)
+                    .await,
                 Ok(Next::Continue)
             ) {
                 break;
@@ -283,6 +349,14 @@ impl Console {
         }
         tracing::info!("EOF on stdin, cleaning up and exiting");
         self.shutdown.notify_one();
+    }
+}
+
+/// The next debug line of a session's subscription; never, without one.
+async fn next_debug_line(feed: &mut Option<DebugFeed>) -> Option<String> {
+    match feed {
+        Some(f) => f.next_line().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -358,6 +432,7 @@ where
 
 struct Host<'a> {
     console: &'a Console,
+    debug_mask: u16,
 }
 
 impl ConsoleHost for Host<'_> {
@@ -385,6 +460,9 @@ impl ConsoleHost for Host<'_> {
     fn dhcp_print(&self) -> Option<String> {
         let now = self.console.datapath.now();
         self.console.dhcp.as_ref().map(|d| d.render_print(now))
+    }
+    fn debug_mask(&self) -> u16 {
+        self.debug_mask
     }
     fn user_by_name(&self, name: &str) -> Option<u32> {
         sys::uid_by_name(name)

@@ -17,6 +17,14 @@
 //! vde_plug does, at end of stdin or when the switch closes the control
 //! stream; a broken stdout also ends it quietly (the cable's other end left).
 //!
+//! vde_plug's other two forms (vdeplug4 `vde_plug.c`) work too:
+//! - `URL = COMMAND [ARGS]` (or `= COMMAND` for the default switch) runs the
+//!   command with pipes as its stdin and stdout and carries the same byte
+//!   stream over them instead of our own stdio ([`run_command`]);
+//! - `URL1 URL2` attaches to two switches and relays datagrams between them
+//!   as they are, a cable with no stream in between ([`run_cable`]); it ends
+//!   when either switch closes its control stream.
+//!
 //! Differences from vde_plug, on purpose: a stdin record longer than vde_plug
 //! accepts ends the plug with an error instead of skipping the rest of that
 //! read and carrying on (the stream cannot be resynchronised safely; see
@@ -56,6 +64,39 @@ const FALLBACK_DIRS: [&str; 3] = ["/var/run", "/var/tmp", "/tmp"];
 const OUT_BATCH: usize = 64 * 1024;
 /// Receive buffer for one datagram: big enough to see an oversize one whole.
 const DGRAM_BUF: usize = 65536;
+
+/// What the plug connects the (first) switch to, from the words after the
+/// options, as vde_plug reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Far {
+    /// Our stdin and stdout.
+    Stdio,
+    /// A command's stdin and stdout (`= COMMAND ARGS`).
+    Command(Vec<String>),
+    /// A second switch (`URL2`).
+    Switch(String),
+}
+
+/// Split vde_plug's positional words into the first URL (empty: the
+/// default switch) and what it is connected to: none, `URL`, `= CMD`,
+/// `URL1 URL2`, `URL = CMD ARGS…` (vdeplug4's `main`).
+pub fn split_args(words: &[String]) -> Result<(&str, Far), String> {
+    let command = |rest: &[String]| {
+        if rest.is_empty() {
+            Err("'=' must be followed by a command".to_string())
+        } else {
+            Ok(Far::Command(rest.to_vec()))
+        }
+    };
+    match words {
+        [] => Ok(("", Far::Stdio)),
+        [url] => Ok((url.as_str(), Far::Stdio)),
+        [eq, rest @ ..] if eq == "=" => Ok(("", command(rest)?)),
+        [url, eq, rest @ ..] if eq == "=" => Ok((url.as_str(), command(rest)?)),
+        [url, url2] => Ok((url.as_str(), Far::Switch(url2.clone()))),
+        _ => Err("expected [URL], URL1 URL2, or [URL] = COMMAND [ARGS]".to_string()),
+    }
+}
 
 /// Where and how to attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,33 +388,131 @@ pub fn run(conn: Connection) -> Result<(), PlugError> {
     };
     let stdin = dup("stdin", io::stdin().as_fd())?;
     let stdout = dup("stdout", io::stdout().as_fd())?;
-    let data_in = conn.data.try_clone().map_err(|source| PlugError::Io {
-        what: "cloning the data socket".to_string(),
-        source,
+    run_stream(conn, stdin, stdout)
+}
+
+/// `URL = COMMAND ARGS`: run the command with pipes as its stdin and stdout
+/// and carry the stream over them until it closes its stdout, the switch
+/// goes, or it stops reading. Its stdin is closed when we end (it sees end
+/// of input, as under vde_plug); it is waited for briefly, never killed.
+pub fn run_command(conn: Connection, argv: &[String]) -> Result<(), PlugError> {
+    let (program, args) = argv.split_first().ok_or_else(|| PlugError::Io {
+        what: "'=' without a command".to_string(),
+        source: io::Error::from(io::ErrorKind::InvalidInput),
     })?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| PlugError::Io {
+            what: format!("starting {program:?}"),
+            source,
+        })?;
+    let pipes = child.stdin.take().zip(child.stdout.take());
+    let result = match pipes {
+        Some((to_child, from_child)) => run_stream(
+            conn,
+            File::from(std::os::fd::OwnedFd::from(from_child)),
+            File::from(std::os::fd::OwnedFd::from(to_child)),
+        ),
+        None => Err(PlugError::Io {
+            what: format!("the pipes of {program:?}"),
+            source: io::Error::from(io::ErrorKind::BrokenPipe),
+        }),
+    };
+    for _ in 0..20 {
+        if !matches!(child.try_wait(), Ok(None)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    result
+}
+
+/// A copying loop run on its own thread, and its thread's name.
+type Job<'a> = (&'a str, Box<dyn FnOnce() -> Event + Send>);
+
+/// Run each job on its own thread; the first to finish says why we stop.
+fn first_to_end(jobs: Vec<Job<'_>>) -> Result<Event, PlugError> {
     let (tx, rx) = mpsc::channel();
-    let spawn = |name: &str, f: Box<dyn FnOnce() -> Event + Send>| {
+    for (name, job) in jobs {
         let tx = tx.clone();
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                let _ = tx.send(f());
+                let _ = tx.send(job());
             })
-            .map(drop)
             .map_err(|source| PlugError::Io {
                 what: format!("starting thread {name}"),
                 source,
-            })
-    };
+            })?;
+    }
+    Ok(rx.recv().unwrap_or(Event::SwitchClosed))
+}
+
+fn clone_data(conn: &Connection) -> Result<UnixDatagram, PlugError> {
+    conn.data.try_clone().map_err(|source| PlugError::Io {
+        what: "cloning the data socket".to_string(),
+        source,
+    })
+}
+
+/// Copy frames between the switch and a byte stream (`input` is read for
+/// records to send, `output` gets the received ones) until the stream ends,
+/// the switch closes the control stream, or `output` breaks.
+fn run_stream(conn: Connection, input: File, output: File) -> Result<(), PlugError> {
+    let data_in = clone_data(&conn)?;
     let data_out = conn.data;
-    spawn("stdin", Box::new(move || stdin_to_switch(stdin, &data_out)))?;
-    spawn(
-        "stdout",
-        Box::new(move || switch_to_stdout(&data_in, stdout)),
-    )?;
     let mut ctl = conn.ctl;
-    spawn("ctl", Box::new(move || watch_ctl(&mut ctl)))?;
-    let event = rx.recv().unwrap_or(Event::SwitchClosed);
+    let event = first_to_end(vec![
+        ("stdin", Box::new(move || stdin_to_switch(input, &data_out))),
+        (
+            "stdout",
+            Box::new(move || switch_to_stdout(&data_in, output)),
+        ),
+        ("ctl", Box::new(move || watch_ctl(&mut ctl))),
+    ])?;
+    finish(event)
+}
+
+/// `URL1 URL2`: relay every datagram of each switch to the other, unchanged,
+/// until either closes its control stream.
+pub fn run_cable(a: Connection, b: Connection) -> Result<(), PlugError> {
+    let (a_in, b_in) = (clone_data(&a)?, clone_data(&b)?);
+    let (a_out, b_out) = (a.data, b.data);
+    let (mut a_ctl, mut b_ctl) = (a.ctl, b.ctl);
+    let event = first_to_end(vec![
+        ("a-to-b", Box::new(move || relay(&a_in, &b_out))),
+        ("b-to-a", Box::new(move || relay(&b_in, &a_out))),
+        ("ctl-a", Box::new(move || watch_ctl(&mut a_ctl))),
+        ("ctl-b", Box::new(move || watch_ctl(&mut b_ctl))),
+    ])?;
+    finish(event)
+}
+
+/// Datagrams from one switch to the other, as they are (blocking both ways,
+/// so a slow switch slows the cable instead of losing frames here).
+fn relay(from: &UnixDatagram, to: &UnixDatagram) -> Event {
+    let mut buf = vec![0u8; DGRAM_BUF];
+    loop {
+        match from.recv(&mut buf) {
+            Ok(n) => {
+                let frame = buf.get(..n).unwrap_or(&[]);
+                if n > 0 {
+                    if let Err(err) = to.send(frame) {
+                        debug!(%err, "relaying to the other switch failed");
+                    }
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Event::SwitchFailed(err),
+        }
+    }
+}
+
+/// The outcome of a plug, from the event that ended it.
+fn finish(event: Event) -> Result<(), PlugError> {
     match event {
         Event::StdinEof => {
             info!("end of stdin");
@@ -520,6 +659,25 @@ mod tests {
         assert!(msg("/tmp/sw[port=99999999]").contains("not a port number"));
         assert!(msg("/tmp/sw[mode=999]").contains("octal"));
         assert!(msg("/tmp/sw[speed=9]").contains("unknown parameter"));
+    }
+
+    #[test]
+    fn positional_words_like_vde_plug() {
+        let w = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cmd = |a: &[&str]| Far::Command(w(a));
+        let sw = w(&["/a", "/b"]);
+        assert_eq!(split_args(&sw), Ok(("/a", Far::Switch("/b".into()))));
+        let eq = w(&["=", "ssh", "-p", "22", "h", "vde_plug"]);
+        assert_eq!(
+            split_args(&eq),
+            Ok(("", cmd(&["ssh", "-p", "22", "h", "vde_plug"])))
+        );
+        let url_eq = w(&["/a", "=", "vde_plug", "/b"]);
+        assert_eq!(split_args(&url_eq), Ok(("/a", cmd(&["vde_plug", "/b"]))));
+        assert_eq!(split_args(&w(&["/a"])), Ok(("/a", Far::Stdio)));
+        assert_eq!(split_args(&[]), Ok(("", Far::Stdio)));
+        assert!(split_args(&w(&["/a", "="])).is_err());
+        assert!(split_args(&w(&["/a", "/b", "/c"])).is_err());
     }
 
     #[test]

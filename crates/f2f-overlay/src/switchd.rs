@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
-use crate::mgmt::{read_script, Console, ScriptMode};
+use crate::mgmt::{read_script, Console, ScriptMode, DEFAULT_MAX_SESSIONS};
 use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::stream::StreamServer;
 use crate::ports::tap::OpenTap;
@@ -73,6 +73,8 @@ pub struct Prepared {
     mgmt_mode: u32,
     group: Option<u32>,
     config: SwitchConfig,
+    /// `--max-consoles`.
+    max_consoles: usize,
     pidfile: Option<PathBuf>,
     daemon: bool,
     /// The rc script to run at start: its path and its text.
@@ -162,6 +164,7 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         max_frame: args.max_frame.unwrap_or(DEFAULT_MAX_FRAME),
         fdb: FdbConfig {
             capacity: args.max_macs.unwrap_or(f2f_core::fdb::DEFAULT_CAPACITY),
+            port_capacity: args.port_max_macs.filter(|n| *n > 0),
             ..FdbConfig::default()
         },
         mac: args.macaddr.unwrap_or_else(random_switch_mac),
@@ -175,6 +178,10 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     if args.fstp && args.hub {
         warn!("-F/--fstp is ignored in hub mode (-x): spanning tree and hub exclude each other");
     }
+    let max_consoles = args.max_consoles.unwrap_or(DEFAULT_MAX_SESSIONS);
+    if max_consoles == 0 {
+        bail!("--max-consoles 0: at least one management session must be allowed");
+    }
     let pidfile = args.pidfile.clone().map(absolute).transpose()?;
     let rc = rc_script(args.rcfile.as_deref())?;
     Ok(Prepared {
@@ -187,6 +194,7 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         mgmt_mode,
         group,
         config,
+        max_consoles,
         pidfile,
         daemon: args.daemon,
         dhcp,
@@ -294,6 +302,7 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         (p.dir.clone(), p.ctl_mode),
         Arc::clone(&shutdown),
         dhcp.clone(),
+        p.max_consoles,
     );
     // The rc script runs before any client can attach, as in vde_switch.
     if let Some((path, text)) = &p.rc {

@@ -5,7 +5,7 @@
 use super::test_host::TestHost;
 use super::*;
 use crate::mac::MacAddr;
-use crate::switch::{AttachRequest, Endpoint, PortRequest, SwitchConfig};
+use crate::switch::{AttachRequest, Category, Endpoint, PortRequest, SwitchConfig};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
@@ -73,6 +73,7 @@ const HOST: TestHost = TestHost {
     uptime: 86,
     mgmt: None,
     now: 86,
+    debug: 0,
 };
 
 /// A switch with clients on ports 1, 2 and 5, as in the spec's transcripts.
@@ -470,12 +471,37 @@ fn debug_and_plugin_menus() {
         status("1022 Invalid argument")
     );
     assert_eq!(
-        run(&mut sw, "debug/add port/+"),
-        status("1095 Operation not supported")
+        execute(&mut sw, &HOST, "debug/add port/ep").action,
+        Action::Debug {
+            mask: Category::EndpointNew.bit() | Category::EndpointDel.bit()
+        }
     );
     assert_eq!(
         run(&mut sw, "debug/del port/+"),
         status("1002 No such file or directory")
+    );
+    // A session already subscribed to port/*: its list says ON.
+    let subscribed = TestHost {
+        debug: 0b111_1100_0000,
+        ..HOST
+    };
+    assert!(execute(&mut sw, &subscribed, "debug/list port/+")
+        .render()
+        .contains("port/+                 021 ON     new port\n"));
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/add port").status,
+        Some(Status::Errno(17)),
+        "all already on: EEXIST"
+    );
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/add").action,
+        Action::Debug {
+            mask: 0b111_1111_1111
+        }
+    );
+    assert_eq!(
+        execute(&mut sw, &subscribed, "debug/del").action,
+        Action::Debug { mask: 0 }
     );
     assert_eq!(
         run(&mut sw, "debug/del zz"),
@@ -489,6 +515,13 @@ fn debug_and_plugin_menus() {
         run(&mut sw, "plugin/add foo"),
         status("1002 No such file or directory")
     );
+    for pdump in [
+        "plugin/add pdump",
+        "plugin/add /usr/lib/vde2/plugins/pdump.so",
+    ] {
+        let r = run(&mut sw, pdump);
+        assert!(r.contains("use port/capture N (f2f-overlay capture -s DIR PORT FILE)\n.\n1095 Operation not supported\n"), "{r}");
+    }
     assert_eq!(run(&mut sw, "plugin/add"), status("1022 Invalid argument"));
     assert_eq!(
         run(&mut sw, "plugin/del foo"),
@@ -594,4 +627,26 @@ fn port_print_out_of_range_is_einval() {
         run(&mut sw, "port/print 99"),
         "0000 DATA END WITH '.'\n.\n1022 Invalid argument\n\nvde$ "
     );
+}
+
+#[test]
+fn hash_setportmax_limits_learning_per_port_and_port_stats_counts_it() {
+    let mut sw = switch();
+    assert_eq!(run(&mut sw, "hash/setportmax 1"), status("1000 Success"));
+    assert_eq!(sw.fdb().config().port_capacity, Some(1));
+    let mut out = Vec::new();
+    for src in 1..=3u8 {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, src, 0x88, 0xb5]);
+        f.resize(60, 0);
+        sw.decide(HOST.now(), 1, &f, &mut out);
+    }
+    let stats = run(&mut sw, "port/stats 1");
+    assert!(stats.contains(" in_frames=1 "), "{stats}");
+    assert!(stats.contains(" drop_mac_limit=2"), "{stats}");
+    for bad in ["hash/setportmax -1", "hash/setportmax x", "hash/setportmax"] {
+        assert_eq!(run(&mut sw, bad), status("1022 Invalid argument"), "{bad}");
+    }
+    assert_eq!(run(&mut sw, "hash/setportmax 0"), status("1000 Success"));
+    assert_eq!(sw.fdb().config().port_capacity, None);
 }

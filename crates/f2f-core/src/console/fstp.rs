@@ -129,6 +129,7 @@ mod tests {
         uptime: 86,
         mgmt: None,
         now: 86,
+        debug: 0,
     };
 
     fn switch(fstp: bool, hub: bool) -> Switch<H> {

@@ -53,6 +53,19 @@ pub(super) fn setsize<S: BuildHasher + Clone>(sw: &mut Switch<S>, arg: &str) -> 
     }))
 }
 
+/// `hash/setportmax N` (ours): at most N addresses learned per port, 0 for
+/// no limit (`--port-max-macs`). Ports already over a new limit keep their
+/// addresses and learn no new one until under it.
+pub(super) fn setportmax<S: BuildHasher + Clone>(sw: &mut Switch<S>, arg: &str) -> Reply {
+    match int_arg(arg).map(usize::try_from) {
+        Ok(Ok(n)) => {
+            sw.fdb_mut().set_port_capacity((n > 0).then_some(n));
+            Reply::status(Status::Success)
+        }
+        _ => Reply::status(Status::Errno(errno::EINVAL)),
+    }
+}
+
 /// `hash/setgcint N`, `hash/setexpire N`, `hash/setminper N` (seconds).
 pub(super) fn set_timer<S: BuildHasher + Clone>(
     sw: &mut Switch<S>,

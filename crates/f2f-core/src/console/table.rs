@@ -27,6 +27,7 @@ pub(super) enum Cmd {
     HashSetminper,
     HashPrint,
     HashFind,
+    HashSetportmax,
     FstpShowinfo,
     FstpSetfstp,
     FstpSetedge,
@@ -136,6 +137,12 @@ pub const COMMANDS: &[CommandInfo] = &[
     ),
     cmd("hash/print", "", "print the hash table", Cmd::HashPrint),
     cmd("hash/find", "MAC [VLAN]", "MAC lookup", Cmd::HashFind),
+    cmd(
+        "hash/setportmax",
+        "N",
+        "most addresses one port may hold, 0=no limit (port security)",
+        Cmd::HashSetportmax,
+    ),
     menu("fstp", "FAST SPANNING TREE MENU"),
     cmd("fstp/showinfo", "", "show fstp info", Cmd::FstpShowinfo),
     cmd(
@@ -300,6 +307,7 @@ pub const COMMANDS: &[CommandInfo] = &[
 
 /// Paths of the commands that are ours, not vde_switch's.
 pub const EXTENSIONS: &[&str] = &[
+    "hash/setportmax",
     "port/stats",
     "port/capture",
     "status",

@@ -15,6 +15,8 @@ pub(crate) struct TestHost {
     pub mgmt: Option<&'static str>,
     /// `now` answer, in seconds.
     pub now: u64,
+    /// `debug_mask` answer.
+    pub debug: u16,
 }
 
 impl ConsoleHost for TestHost {
@@ -47,6 +49,9 @@ impl ConsoleHost for TestHost {
     }
     fn group_by_name(&self, name: &str) -> Option<u32> {
         (name == "daemon").then_some(1)
+    }
+    fn debug_mask(&self) -> u16 {
+        self.debug
     }
     fn now(&self) -> Instant {
         Instant::from_secs(self.now)

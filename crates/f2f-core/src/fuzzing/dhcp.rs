@@ -241,19 +241,7 @@ fn message(op: Op) -> ClientMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: deterministic bytes without a dependency.
-    fn bytes(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-            })
-            .collect()
-    }
+    use crate::fuzzing::test_bytes as bytes;
 
     #[test]
     fn dhcp_server_survives_pseudo_random_runs() {

@@ -10,16 +10,37 @@
 //! One submodule per area: [`wire`] (VDE records, stream framing),
 //! [`switch`] (console lines, switch operation sequences), [`config`] (the
 //! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
-//! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences).
+//! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences),
+//! [`room`] (room messages, master and member machines in one MUC), [`vm`]
+//! (image bundles' `image.toml`).
 
 mod config;
 mod dhcp;
+mod room;
 mod stp;
 mod switch;
+mod vm;
 mod wire;
 
 pub use self::config::config;
 pub use self::dhcp::dhcp_server;
+pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
+pub use self::vm::image_toml;
 pub use self::wire::{capture_stream, offloaded_frame, stream_decode, vde_request};
+
+/// xorshift64*: deterministic bytes without a dependency, for unit tests that
+/// replay pseudo-random runs through the entry points.
+#[cfg(test)]
+fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}

@@ -125,14 +125,19 @@ enum SwitchOp {
         vlan: u8,
     },
     Console(u8),
+    /// Subscribe to the debug categories in this mask.
+    Debug(u16),
 }
 
 /// Drives the switch with arbitrary operation sequences and checks its
 /// invariants after every step: a frame never goes back out of its ingress
 /// port, only to active ports, at most once per port, never out of (nor in
 /// through) a port the spanning tree keeps discarding, a BPDU is never
-/// forwarded while FSTP is on, every BPDU the switch writes parses, and the
-/// MAC table never exceeds its capacity.
+/// forwarded while FSTP is on, every BPDU the switch writes parses, the
+/// MAC table never exceeds its capacity, its per-port counts (port
+/// security, `hash/setportmax`) always add up to its size, and debug events
+/// come only for the categories subscribed to, each printed as one
+/// `3TTT path` line.
 pub fn switch_ops(data: &[u8]) {
     use crate::mac::MacAddr;
     use crate::switch::{rewrite_frame, AttachRequest, Endpoint, PortRequest, Rewrite};
@@ -146,6 +151,7 @@ pub fn switch_ops(data: &[u8]) {
     let mut now = Instant::ZERO;
     let mut out = Vec::new();
     let mut next_id = 0u32;
+    let mut debug_mask = 0u16;
     let commands = [
         "vlan/create 5",
         "port/sethub 0",
@@ -166,6 +172,8 @@ pub fn switch_ops(data: &[u8]) {
         "hash/setexpire 1",
         "hash/setminper 0",
         "port/setvlan 3 4095",
+        "hash/setportmax 3",
+        "hash/setportmax 0",
     ];
     // `arbitrary` keeps producing values from an exhausted input, so stop at
     // its end (and after a bounded number of steps).
@@ -288,8 +296,26 @@ pub fn switch_ops(data: &[u8]) {
                     .unwrap_or("");
                 let _ = crate::console::execute(&mut sw, &FuzzHost, line);
             }
+            SwitchOp::Debug(mask) => {
+                debug_mask = mask;
+                sw.set_debug_mask(mask);
+            }
+        }
+        while let Some(event) = sw.poll_debug_event() {
+            let c = event.category();
+            assert!(debug_mask & c.bit() != 0, "unsubscribed event {event:?}");
+            let line = crate::console::render_debug(&event);
+            let head = format!("3{:03o} {} ", c.tag(), c.path());
+            assert!(line.starts_with(&head), "{line:?}");
+            assert_eq!(line.matches('\n').count(), 1, "{line:?}");
         }
         assert!(sw.fdb().len() <= CAPACITY, "MAC table over capacity");
+        let per_port: usize = (0..16).map(|p| sw.fdb().port_len(p)).sum();
+        assert_eq!(
+            per_port,
+            sw.fdb().len(),
+            "per-port counts disagree with the table"
+        );
         while let Some(b) = sw.poll_transmit() {
             assert!(
                 sw.port(b.port).is_some_and(|p| p.is_active()),

@@ -231,6 +231,22 @@ pub enum StpEvent {
         /// New root port; `None` when we are the root.
         root_port: Option<u16>,
     },
+    /// `port` started hearing BPDUs in `vlan`: its neighbour speaks FSTP
+    /// (vde_switch's `fstp/+` debug).
+    NeighbourUp {
+        /// VLAN.
+        vlan: u16,
+        /// Port.
+        port: u16,
+    },
+    /// `port`'s neighbour in `vlan` fell silent, or the port left while it
+    /// was speaking (vde_switch's `fstp/-` debug).
+    NeighbourDown {
+        /// VLAN.
+        vlan: u16,
+        /// Port.
+        port: u16,
+    },
     /// A port's role or state changed (vde_switch's `fstp/status` debug).
     PortChanged {
         /// VLAN.
@@ -446,7 +462,13 @@ impl Stp {
         let Some(tree) = self.trees.get_mut(&vlan) else {
             return;
         };
-        if tree.ports.remove(&port).is_none() || !self.enabled {
+        let Some(gone) = tree.ports.remove(&port) else {
+            return;
+        };
+        if gone.speaking() {
+            self.push_event(StpEvent::NeighbourDown { vlan, port });
+        }
+        if !self.enabled {
             return;
         }
         let out = self.recompute(vlan, None);
@@ -501,6 +523,9 @@ impl Stp {
         let out = tree.recompute(me, Some(port));
         let root_id = tree.root_id(me);
         let on_root_port = tree.root_port() == Some(port);
+        if was_silent {
+            self.push_event(StpEvent::NeighbourUp { vlan, port });
+        }
         // vde_switch answers a worse root at once; we also answer a new
         // neighbour, and a parent waiting for our agreement.
         let answer = was_silent
@@ -555,8 +580,15 @@ impl Stp {
         }
         let vlans: Vec<u16> = self.trees.keys().copied().collect();
         for &vlan in &vlans {
-            let expired = self.trees.get_mut(&vlan).is_some_and(|t| t.expire(now));
-            if expired {
+            let silent = self
+                .trees
+                .get_mut(&vlan)
+                .map(|t| t.expire(now))
+                .unwrap_or_default();
+            for &port in &silent {
+                self.push_event(StpEvent::NeighbourDown { vlan, port });
+            }
+            if !silent.is_empty() {
                 let out = self.recompute(vlan, None);
                 self.act(now, vlan, None, out, Extra::default());
             }

@@ -268,18 +268,18 @@ impl Tree {
         was_silent
     }
 
-    /// Forget neighbours silent for [`INFO_LIFETIME`]; true if any were.
-    pub fn expire(&mut self, now: Instant) -> bool {
-        let mut any = false;
-        for p in self.ports.values_mut() {
+    /// Forget neighbours silent for [`INFO_LIFETIME`]; returns their ports.
+    pub fn expire(&mut self, now: Instant) -> Vec<u16> {
+        let mut silent = Vec::new();
+        for (&n, p) in &mut self.ports {
             if let Neighbour::Speaking { received, .. } = p.neighbour {
                 if received + INFO_LIFETIME <= now {
                     p.neighbour = Neighbour::Silent;
-                    any = true;
+                    silent.push(n);
                 }
             }
         }
-        any
+        silent
     }
 
     /// Earliest instant a neighbour's information expires.

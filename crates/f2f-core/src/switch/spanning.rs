@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
-use super::{DropReason, Forward, PortId, Switch, Vlan};
+use super::{DebugEvent, DropReason, Forward, PortId, Switch, Vlan};
 use crate::stp::{Stp, StpError, StpEvent};
 use crate::time::Instant;
 use crate::wire::bpdu::{Bpdu, TAGGED_LEN};
@@ -199,12 +199,14 @@ impl<S: BuildHasher + Clone> Switch<S> {
     }
 
     /// Act on what the spanning tree decided: flush the MAC table of a VLAN
-    /// whose topology changed. (Role and root changes are visible through
-    /// [`Switch::stp`].)
+    /// whose topology changed; the rest are debug events (`fstp/*`). (Role
+    /// and root changes are also visible through [`Switch::stp`].)
     pub(super) fn apply_stp_events(&mut self) {
         while let Some(event) = self.stp.poll_event() {
             if let StpEvent::FlushVlan { vlan } = event {
                 self.fdb.flush_vlan(vlan);
+            } else if let Some(e) = DebugEvent::from_stp(event) {
+                self.debug.push(e);
             }
         }
     }

@@ -35,15 +35,20 @@ use nix::unistd::AccessFlags;
 use std::os::unix::net::UnixDatagram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
+use crate::limit::Limit;
 use crate::sys;
 use crate::sys::mmsg::{RecvBatch, BATCH};
 
 /// How long a client may take to send its request.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most control connections that may be in their handshake at once (not yet
+/// attached); more are closed at once, so clients that connect and say
+/// nothing cannot pile up file descriptors and tasks.
+pub const MAX_HANDSHAKES: usize = 128;
 /// Most bytes of receive buffer per endpoint (the batch shrinks for jumbo frames).
 const RECV_BUDGET: usize = 256 * 1024;
 /// How many times a busy receive loop looks again (yielding the core in
@@ -75,6 +80,7 @@ pub struct VdeServer {
     datapath: Arc<Datapath>,
     policy: SocketPolicy,
     live: Mutex<HashMap<u32, LiveEndpoint>>,
+    handshakes: Limit,
 }
 
 /// Why a control connection was closed before its endpoint attached.
@@ -108,6 +114,11 @@ impl VdeServer {
             datapath,
             policy,
             live: Mutex::new(HashMap::new()),
+            handshakes: Limit::new(
+                "VDE handshakes in progress",
+                "each has 5 s to send its request",
+                MAX_HANDSHAKES,
+            ),
         })
     }
 
@@ -116,8 +127,11 @@ impl VdeServer {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(slot) = self.handshakes.try_enter() else {
+                        continue;
+                    };
                     let me = Arc::clone(&self);
-                    tokio::spawn(async move { me.run_endpoint(stream).await });
+                    tokio::spawn(async move { me.run_endpoint(stream, slot).await });
                 }
                 Err(err) => {
                     warn!(%err, "accept on control socket failed");
@@ -145,10 +159,21 @@ impl VdeServer {
         live.values().map(|e| e.path.clone()).collect()
     }
 
-    async fn run_endpoint(self: Arc<Self>, mut ctl: UnixStream) {
+    /// Serve one control connection; `handshake` holds its slot among the
+    /// handshakes in progress until the endpoint is attached or refused.
+    async fn run_endpoint(self: Arc<Self>, mut ctl: UnixStream, handshake: OwnedSemaphorePermit) {
         let id = u32::try_from(ctl.as_raw_fd()).unwrap_or(0);
         let request = match read_request(&mut ctl).await {
             Ok(r) => r,
+            // connect-and-close is a liveness probe (`f2f-overlay vm` checks
+            // that the switch is still there this way), not an error
+            Err(HandshakeError::ClosedEarly) => {
+                debug!(
+                    endpoint = id,
+                    "VDE control connection closed before a request"
+                );
+                return;
+            }
             Err(err) => {
                 warn!(endpoint = id, "VDE control connection refused: {err}");
                 return;
@@ -191,7 +216,9 @@ impl VdeServer {
                 socket: Arc::clone(&data) as Arc<dyn FrameSink>,
             },
         );
-        if let Err(err) = ctl.write_all(&reply).await {
+        let written = ctl.write_all(&reply).await;
+        drop(handshake);
+        if let Err(err) = written {
             warn!(endpoint = id, port, %err, "client left during the handshake");
         } else {
             info!(port, endpoint = id, descr = %request.description, "endpoint attached");

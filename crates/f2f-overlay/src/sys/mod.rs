@@ -1,8 +1,10 @@
 //! Operating-system glue: users, groups, file modes (safe wrappers from std
 //! and nix) and, in submodules, the few system calls that need `unsafe`: the
 //! only place in the shell allowed to use it (`mmsg`: batched datagram I/O;
-//! `tap`: opening a tap with `ioctl(TUNSETIFF)`).
+//! `tap`: opening a tap with `ioctl(TUNSETIFF)`; `child`: tying a child
+//! process to our life).
 
+pub mod child;
 pub mod daemon;
 pub mod mmsg;
 pub mod tap;
