@@ -85,6 +85,7 @@ def record_tcp(a):
         "seconds": a.seconds,
         "load1": a.load1,
         "first_ping_ms": a.first_ping_ms,
+        "ping_ms": float(a.ping_ms) if a.ping_ms else None,
         "switch_alive": a.switch_alive == 1,
         "ok": False,
         "error": a.error or None,
@@ -235,8 +236,8 @@ def build_report(recs, a):
     out.append("")
     med = {}
     out.append("### Medians per system\n")
-    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | switch CPU µs/frame | of which user | switch ctx sw/frame | plug2tap CPU s/GB | retrans |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| system | runs ok | Gbit/s | switch CPU s/GB | switch CPU µs/frame | of which user | switch ctx sw/frame | plug2tap CPU s/GB | retrans | idle ping ms |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for s in systems:
         ok = [r for r in recs if r["system"] == s and r["ok"]]
         m = {
@@ -249,13 +250,14 @@ def build_report(recs, a):
             "uuf": median([r.get("user_us_per_frame") for r in ok]),
             "csf": median([r.get("ctxsw_per_frame") for r in ok]),
             "retrans": median([r.get("retrans") for r in ok]),
+            "ping": median([r.get("ping_ms") for r in ok]),
         }
         med[s] = m
         out.append(
             f"| {s}{' (reference)' if s in a.reference else ''} | {m['n']}/{m['n_all']} "
             f"| {fmt(m['gbps'])} | {fmt(m['cpu'], '.3f')} | {fmt(m['usf'])} | {fmt(m['uuf'])} | {fmt(m['csf'], '.3f')} "
             f"| {fmt(m['plug'], '.3f')} "
-            f"| {fmt(m['retrans'], '.0f')} |"
+            f"| {fmt(m['retrans'], '.0f')} | {fmt(m['ping'], '.3f')} |"
         )
     out.append("")
     base = a.baseline
@@ -313,6 +315,20 @@ def targets_text(ratios, a):
             return "not measured"
         return f"{fmt(x)}× — {'met' if ok(x) else 'NOT met'}"
 
+    if a.ours == "ours_link":
+        # Issue 6: tap -> switch -> link -> switch -> tap against tap -> one switch -> tap.
+        mo, mb = a.medians.get(a.ours, {}), a.medians.get(a.baseline, {})
+        added = None if mo.get("ping") is None or mb.get("ping") is None else mo["ping"] - mb["ping"]
+        return "\n".join([
+            "### Targets\n",
+            f"Ratios of `{a.ours}` to `{a.baseline}` (medians of this run):\n",
+            "| target | source | this run |",
+            "|---|---|---|",
+            f"| encrypted link throughput ≥ 0.8× the same path through one switch | issue 6, DESIGN.md | {verdict(t, lambda x: x >= 0.8)} |",
+            f"| CPU per GB on the link (both switches) | issue 6 | {fmt(mo.get('cpu'), '.3f')} s/GB, {fmt(c)}× one switch's |",
+            f"| latency added by the link (idle ping, average round trip) | issue 6 | {fmt(added, '.3f')} ms ({fmt(mb.get('ping'), '.3f')} → {fmt(mo.get('ping'), '.3f')} ms) |",
+            "",
+        ])
     if a.ours == "ours_tap":
         # Issue 4: the switch's own tap ports against vde_switch + two vde_plug2tap.
         lines = [
@@ -356,6 +372,7 @@ def report(a):
         recs = [json.loads(line) for line in f if line.strip()]
     recs = [r for r in recs if r.get("measure") == a.measure]
     body, med, ratios = build_report(recs, a)
+    a.medians = med
     anomalies = [summary_line(r) for r in recs if not r["ok"]]
     anomalies += [
         f"round {r['round']} {r['system']}: switch took in {r['sw_lost_pkts']} more frames than it sent out"
@@ -524,10 +541,12 @@ output directory a run prints (`OUT_DIR`).
 | Switch profile: syscalls per frame and CPU hot spots (vde_plug2tap harness) | `SYSTEMS="vde_switch ours" MEASURES=profile ROUNDS=1 tests/bench/switch-iperf.sh` |
 | Harness check: vde_switch against itself (A/A) | `OURS_CMD=/usr/bin/vde_switch SECTION_TITLE="Harness check: vde_switch against itself (A/A)" tests/bench/switch-iperf.sh` |
 | Direct tap ports: --tap vs vde_switch + vde_plug2tap (issue 4) | `SYSTEMS="vde_switch ours_tap vde_switch_tap" SECTION_TITLE="Direct tap ports: --tap vs vde_switch + vde_plug2tap (issue 4)" ROUNDS=3 tests/bench/switch-iperf.sh` |
+| Links: tap → switch → link → switch → tap vs one switch (issue 6) | `tests/bench/link-iperf.sh` |
 
 `tests/bench/switch-iperf.sh` documents its knobs in its header (`ROUNDS`, `SECONDS_PER_RUN`,
 `SYSTEMS`, `MEASURES`, `F2F_BIN`, `OURS_CMD`, `BENCH_MD`, `WRITE_MD`, `OUT_DIR`) and the extra
-systems it knows (`vde_switch_tap`, `ours_tap`: switch-owned tap ports).
+systems it knows (`vde_switch_tap`, `ours_tap`: switch-owned tap ports; `ours_link`: two switches
+joined by a link, which `tests/bench/link-iperf.sh` runs against `ours_tap`).
 
 Noise: the reference machine has 2 cores shared with other work (builds, test suites; the load
 average at the start of every run is in the tables), so run-to-run noise is about ±20 %; the A/A
@@ -590,6 +609,7 @@ def main():
     r.add_argument("--counters-after")
     r.add_argument("--load1", type=float)
     r.add_argument("--first-ping-ms", type=int)
+    r.add_argument("--ping-ms", default="")
     r.add_argument("--switch-alive", type=int, default=1)
     r.add_argument("--error", default="")
     r.add_argument("--switch-log")

@@ -16,6 +16,9 @@
 #                       cross the switch whole)
 #       ours_tap_plain  $OURS_CMD --no-tap-offloads --tap TAP --tap TAP (A/B of the offloads)
 #       ours_base, ours_alt   $BASE_CMD, $ALT_CMD instead of $OURS_CMD (A/B of two builds)
+#       ours_link       two of ours, one tap each, joined by a link on loopback (--listen /
+#                       --connect, fresh key): tap -> switch -> link -> switch -> tap (issue 6;
+#                       switch CPU is both switches' together)
 #   MEASURES="tcp"        what to measure per run (see the measure_* functions):
 #       tcp             throughput, switch CPU per GB (issue 3's figures)
 #       udp             small-frame rate: iperf3 -u -l UDP_LEN(64) -b 0, frames per second
@@ -30,8 +33,10 @@
 #   OURS_CMD="$F2F_BIN switch"           how to start ours (-s DIR -M SOCK are appended);
 #                                        OURS_CMD=/usr/bin/vde_switch validates the harness
 #   BENCH_MD=BENCHMARKS.md  WRITE_MD=1   where to write the section (WRITE_MD=0: don't)
-#   OURS_SYSTEM=ours      which system the report's targets are about: "ours", or "ours_tap"
-#                         (default when SYSTEMS has ours_tap and not ours: issue 4's tap ports)
+#   OURS_SYSTEM=ours      which system the report's targets are about: "ours", "ours_tap"
+#                         (default when SYSTEMS has ours_tap and not ours: issue 4's tap ports),
+#                         or "ours_link" (issue 6: tests/bench/link-iperf.sh)
+#   BASELINE=vde_switch   the system the ratios are taken against
 #   SECTION_TITLE=...     write under this heading instead of the measure's own (e.g. for an
 #                         A/A check of the harness: OURS_CMD=/usr/bin/vde_switch)
 #   OUT_DIR=mktemp        raw results (iperf3 JSON, logs, results.jsonl) are kept there
@@ -184,8 +189,8 @@ alive() { kill -0 "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- building blocks of systems
 start_switch_proc() { # NAME CMD...: start a switch with stdin held open (vde_switch exits on
-    # EOF on stdin); waits for $RUN_DIR/sw/ctl; sets SW_PID
-    local name=$1
+    # EOF on stdin); waits for ${SW_DIR:-$RUN_DIR/sw}/ctl; sets SW_PID
+    local name=$1 dir=${SW_DIR:-$RUN_DIR/sw}
     shift
     mkfifo "$RUN_DIR/$name.stdin"
     sleep infinity >"$RUN_DIR/$name.stdin" &
@@ -194,9 +199,9 @@ start_switch_proc() { # NAME CMD...: start a switch with stdin held open (vde_sw
     SW_PID=$! SW_LOG=$RUN_DIR/$name.log
     track_pid "$SW_PID"
     local t0=$SECONDS
-    until [ -S "$RUN_DIR/sw/ctl" ]; do
+    until [ -S "$dir/ctl" ]; do
         if ! alive "$SW_PID" || ((SECONDS - t0 >= 30)); then
-            log "$name did not create $RUN_DIR/sw/ctl; its output:"
+            log "$name did not create $dir/ctl; its output:"
             cat "$RUN_DIR/$name.log" >&2
             return 1
         fi
@@ -291,8 +296,29 @@ system_ours_tap_plain_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --no-tap-o
 
 system_ours_tap_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
 
+system_ours_link_start() {
+    two_endpoint_namespaces
+    HOST_LINKS+=("${TAG}a" "${TAG}b")
+    local exe addr
+    read -r exe _ <<<"$OURS_CMD"
+    "$exe" keygen "$RUN_DIR/net.key"
+    addr=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # B dials A; SW_PID (counters, context switches) is A, the switch the iperf3 server sits on
+    # shellcheck disable=SC2086
+    SW_DIR=$RUN_DIR/sw2 start_switch_proc ours_b $OURS_CMD -s "$RUN_DIR/sw2" -M "$RUN_DIR/mgmt2" \
+        --tap "${TAG}b" --key "$RUN_DIR/net.key" --state-dir "$RUN_DIR/state-b" --connect "$addr"
+    EXTRA_SW_PIDS=("$SW_PID")
+    # shellcheck disable=SC2086
+    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" \
+        --tap "${TAG}a" --key "$RUN_DIR/net.key" --state-dir "$RUN_DIR/state-a" --listen "$addr"
+    move_host_tap "${TAG}a" "$NS_A"
+    move_host_tap "${TAG}b" "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+system_ours_link_describe() { echo "two \`$OURS_SHOWN --tap TAP --key K\`, A with \`--listen 127.0.0.1:PORT\`, B with \`--connect\` to it; A's tap in namespace A, B's in B; switch CPU = both switches"; }
+
 start_system() { # NAME: build the system and the two addressed endpoints; ping must pass
-    SW_PID='' PLUG_PIDS=() NS_A='' NS_B=''
+    SW_PID='' PLUG_PIDS=() EXTRA_SW_PIDS=() NS_A='' NS_B=''
     declare -F "system_$1_start" >/dev/null || die "unknown system $1"
     "system_$1_start"
     ip -n "$NS_A" addr add "$ADDR_A/24" dev "$IF_A"
@@ -361,20 +387,24 @@ iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets
 
 measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A for
     # SECONDS_PER_RUN with the switch's CPU and counters read around it; KIND is tcp or udp
-    local kind=$1 sys=$2 round=$3 order=$4 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1
+    local kind=$1 sys=$2 round=$3 order=$4 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1 ping_ms=''
     shift 4
+    if [ "$kind" = tcp ]; then
+        # latency first, on the idle path: 50 pings 20 ms apart, the average round trip
+        ping_ms=$(ip netns exec "$NS_B" ping -n -q -c 50 -i 0.02 "$ADDR_A" | awk -F/ '/^rtt/ {print $5}')
+    fi
     iperf_server_start
     load1=$(cut -d' ' -f1 /proc/loadavg)
     c0=$(switch_counters)
     ld0=$(link_drops)
-    sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    sw0=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" "${EXTRA_SW_PIDS[@]}" || echo '')
     cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
     us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
     iperf_client_start "$SECONDS_PER_RUN" "$@"
     iperf_client_wait "$SECONDS_PER_RUN"
     err=$CLI_ERR
-    sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" || echo '')
+    sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" "${EXTRA_SW_PIDS[@]}" || echo '')
     cs1=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
     us1=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
@@ -386,7 +416,8 @@ measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
         --client-json "$RUN_DIR/iperf3-client.json" --clk-tck "$CLK_TCK"
         --counters-before "$c0" --counters-after "$c1" --links-before "$ld0" --links-after "$ld1"
-        --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err")
+        --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err"
+        --ping-ms "${ping_ms:-}")
     [ "$kind" = tcp ] || args+=(--udp-len "$UDP_LEN")
     [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
         --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
@@ -481,7 +512,7 @@ read -r -a MEAS <<<"$MEASURES"
 for s in "${SYS[@]}"; do declare -F "system_${s}_start" >/dev/null || die "unknown system: $s"; done
 for m in "${MEAS[@]}"; do declare -F "measure_$m" >/dev/null || die "unknown measure: $m"; done
 case " ${SYS[*]} " in
-*" ours "* | *" ours_tap "* | *" ours_tap_plain "*)
+*" ours "* | *" ours_tap "* | *" ours_tap_plain "* | *" ours_link "*)
     read -r ours_exe _ <<<"$OURS_CMD"
     [ -x "$ours_exe" ] ||
         die "$ours_exe not found: cargo build --release -p f2f-overlay (or set F2F_BIN / OURS_CMD)"
@@ -541,6 +572,7 @@ commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(gi
 cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN SYSTEMS=\"$SYSTEMS\""
 [ "$OURS_SHOWN" = "${F2F_BIN#"$REPO"/} switch" ] || cmd+=" OURS_CMD=\"$OURS_SHOWN\""
 cmd+=" tests/bench/switch-iperf.sh"
+cmd=${BENCH_CMD:-$cmd} # a wrapper script names itself
 notes="Systems:"$'\n'
 for s in "${SYS[@]}"; do notes+="- \`$s\`: $("system_${s}_describe")"$'\n'; done
 notes+=$'\n'"Each run: a fresh switch and two fresh namespaces ($ADDR_A/24, $ADDR_B/24), one ping, then \`iperf3 -c $ADDR_A -t $SECONDS_PER_RUN -J\` from B to the one-off server in A. GB = 10^9 bytes received by the iperf3 server. CPU = utime+stime of the process (all threads) from \`/proc/PID/stat\`, read just before the client starts and just after it ends. \"switch in/out pkts\" are the switch's own \`port/print\` counters over the same window (in−out ≈ frames the switch dropped). \"stalls\" counts 1-s intervals under 10 % of the run's mean. The order of the systems rotates every round. The machine is shared (2 cores, other builds and tests running): load1 is the 1-min load average at the start of each run."
@@ -548,6 +580,7 @@ aa=()  # A/A check: "ours" is vde_switch itself
 read -r ours_exe _ <<<"$OURS_CMD"
 [ "$(readlink -f "$ours_exe")" != "$(readlink -f "$VDE_SWITCH")" ] || aa=(--aa)
 case " ${SYS[*]} " in
+*" ours_link "*) default_ours=ours_link ;;
 *" ours "*) default_ours=ours ;;
 *" ours_tap "*) default_ours=ours_tap ;;
 *) default_ours=ours ;;
@@ -565,7 +598,8 @@ else
         [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
         "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
             --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
-            --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" "${aa[@]}" "${md[@]}"
+            --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" --baseline "${BASELINE:-vde_switch}" \
+            "${aa[@]}" "${md[@]}"
     done
 fi
 [ "$WRITE_MD" = 1 ] && log "wrote the section(s) in $BENCH_MD"

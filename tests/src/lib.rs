@@ -17,6 +17,7 @@
 //! - [`dhcp`]: DHCP clients (`udhcpc`, `dhclient`, hand-built frames), `dhcp/print`, the test VM.
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
+//! - [`links`]: switches joined by links: keys, free ports, link status.
 //! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
@@ -25,6 +26,7 @@
 //! Everything a test starts is torn down by guards, in reverse order of creation.
 
 pub mod dhcp;
+pub mod links;
 pub mod mgmt;
 pub mod netns;
 pub mod peers;

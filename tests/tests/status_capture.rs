@@ -373,8 +373,8 @@ fn config_file_with_a_flag_override() {
     );
 }
 
-/// An unknown key is refused naming the key and the file; a key of a feature not built yet is
-/// refused as "not supported yet".
+/// An unknown key is refused naming the key and the file; links without a key, and a key file
+/// others can read, are refused saying why.
 #[test]
 fn config_unknown_key_refused_by_name() {
     require!(require_f2f());
@@ -414,9 +414,28 @@ fn config_unknown_key_refused_by_name() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && err.contains("not supported yet: listen"),
+        !out.status.success() && err.contains("--listen and --connect need --key FILE"),
         "{err}"
     );
+
+    let key = tmp.join("net.key");
+    assert!(f2f(&["keygen", &key.to_string_lossy()]).status.success());
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&conf, "key = \"net.key\"\nlisten = \"127.0.0.1:7000\"\n")
+        .expect("write config");
+    let out = f2f(&[
+        "switch",
+        "-s",
+        &sock.to_string_lossy(),
+        "--config",
+        &conf.to_string_lossy(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("must not be readable by group or others"),
+        "{err}"
+    );
+    assert!(!sock.exists(), "nothing is created when the key is refused");
 }
 
 /// `status` against a real vde_switch (no `status/json`) fails with a clear message.

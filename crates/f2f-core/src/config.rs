@@ -12,9 +12,7 @@
 //! accepted too. Unknown keys are refused by name (`deny_unknown_fields`): a
 //! misspelt key never silently does nothing. Modes are octal strings
 //! (`mode = "0660"`): TOML has no leading-zero integers, and a decimal 660
-//! would be a different mode. Keys of features that have not landed yet
-//! (links) are accepted here and refused by the shell as "not supported
-//! yet", as their flags are; see [`SwitchFile::later_keys`].
+//! would be a different mode.
 //!
 //! This module parses and validates text; reading the file, resolving paths
 //! relative to it and merging with the flags (flags win) is the shell's job.
@@ -276,19 +274,6 @@ impl SwitchFile {
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
         .collect()
     }
-
-    /// Keys that are set and belong to features not built yet (links).
-    pub fn later_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("listen", self.listen.is_some()),
-            ("connect", !self.connect.is_empty()),
-            ("key", self.key.is_some()),
-        ];
-        set.into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| k)
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -354,7 +339,7 @@ mod tests {
         let text = f.to_toml();
         assert!(text.contains("mode = \"0640\""), "{text}");
         assert_eq!(SwitchFile::parse(&text).unwrap(), f);
-        assert_eq!(f.later_keys(), ["connect"]);
+        assert_eq!(f.connect, ["a:1"]);
         assert_eq!(f.paths(), [("mgmt", "m")]);
     }
 

@@ -19,6 +19,7 @@
 //! - [`capture`]: pcap files and the capture stream of `port/capture`.
 //! - [`config`]: the `--config` TOML file's schema and validation.
 //! - [`dhcp`]: the DHCP server attached to the switch as an internal port.
+//! - [`link`]: the encrypted session of a switch-to-switch TCP link.
 //! - [`room`]: the room protocol of `join` (master, grants, wiring).
 //! - [`vm`]: `f2f-overlay vm`'s image bundles, accelerator choice and qemu
 //!   command line.
@@ -37,6 +38,7 @@ pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod link;
 pub mod mac;
 pub mod room;
 #[cfg(any(test, feature = "sim"))]

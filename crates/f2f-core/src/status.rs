@@ -279,8 +279,38 @@ pub struct LinkStatus {
     pub peer: String,
     /// The port the link is attached to, once up.
     pub port: Option<PortId>,
-    /// Session state, e.g. `connecting`, `up`.
+    /// Session state: `connecting`, `handshake`, `up`, `backoff`.
     pub state: String,
+    /// `dialed` (we connect, and reconnect) or `accepted`.
+    #[serde(default)]
+    pub direction: String,
+    /// The peer's node key (base64), once a handshake told it.
+    #[serde(default)]
+    pub peer_key: Option<String>,
+    /// Bytes received on the connection (records included).
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// Bytes sent on the connection.
+    #[serde(default)]
+    pub bytes_out: u64,
+    /// Frames received over the link.
+    #[serde(default)]
+    pub frames_in: u64,
+    /// Frames sent over the link.
+    #[serde(default)]
+    pub frames_out: u64,
+    /// Frames for the link dropped because its queue was full.
+    #[serde(default)]
+    pub drops: u64,
+    /// Latest round-trip time measured by a keepalive, microseconds.
+    #[serde(default)]
+    pub rtt_us: Option<u64>,
+    /// Sessions established so far (reconnects + 1).
+    #[serde(default)]
+    pub sessions: u64,
+    /// Why the last session ended, if one did.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// The built-in DHCP server (filled by the DHCP feature).
@@ -685,7 +715,28 @@ impl Snapshot {
             let _ = writeln!(out, "Links:");
             for l in &self.links {
                 let port = l.port.map_or_else(|| "-".to_string(), |p| p.to_string());
-                let _ = writeln!(out, "  {} port {} {}", l.peer, port, l.state);
+                let rtt = l.rtt_us.map_or_else(
+                    || "-".to_string(),
+                    |us| format!("{:.2} ms", us as f64 / 1000.0),
+                );
+                let _ = writeln!(
+                    out,
+                    "  {} ({}) port {} {}, key {}, in {} fr / {} B, out {} fr / {} B, drops {}, rtt {}",
+                    l.peer,
+                    l.direction,
+                    port,
+                    l.state,
+                    l.peer_key.as_deref().unwrap_or("-"),
+                    l.frames_in,
+                    l.bytes_in,
+                    l.frames_out,
+                    l.bytes_out,
+                    l.drops,
+                    rtt
+                );
+                if let Some(e) = &l.last_error {
+                    let _ = writeln!(out, "    last error: {e}");
+                }
             }
         }
         match &self.dhcp {

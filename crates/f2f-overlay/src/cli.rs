@@ -41,6 +41,20 @@ pub enum Command {
     /// Run a qemu VM from a base image on a switch: a qcow2 overlay per run
     /// (the base is never written), the serial console to a log file.
     Vm(VmArgs),
+    /// Write a new network key for links (`--key FILE`): 32 random bytes,
+    /// base64, mode 0600; never overwrites.
+    Keygen(KeygenArgs),
+}
+
+/// `f2f-overlay keygen FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// The key file to create.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Options every subcommand has.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Where a client finds a running switch's management socket.
@@ -235,6 +249,17 @@ pub struct SwitchArgs {
     /// big-endian length framing); each connection is a port.
     #[arg(long = "stream-listen", value_name = "PATH")]
     pub stream_listen: Option<PathBuf>,
+    /// Accept links from other switches on this TCP address (e.g.
+    /// 0.0.0.0:7000); needs --key.
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Dial a link to the switch listening there, and keep it up
+    /// (repeatable; host names are resolved at each attempt); needs --key.
+    #[arg(long = "connect", value_name = "HOST:PORT")]
+    pub connect: Vec<String>,
+    /// The network key links must prove (made by `f2f-overlay keygen`).
+    #[arg(long = "key", value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Number of debug clients (accepted and ignored, as vde_switch 2.3.2
     /// does: any console may `debug/add`).
     #[arg(short = 'D', long = "debugclients", value_name = "N")]

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::net::Ipv4Addr;
 
 use f2f_core::config::SwitchFile;
@@ -32,10 +32,6 @@ pub fn apply(args: &mut SwitchArgs) -> Result<()> {
 
 /// Fill every setting the flags left unset from `file`.
 pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
-    let later = file.later_keys();
-    if !later.is_empty() {
-        bail!("not supported yet: {}", later.join(", "));
-    }
     let path = |p: Option<String>| p.map(|p| resolve(base, &p));
     fill(&mut a.sock, path(file.sock));
     fill(&mut a.mgmt, path(file.mgmt));
@@ -57,6 +53,11 @@ pub fn merge(file: SwitchFile, base: &Path, a: &mut SwitchArgs) -> Result<()> {
         a.tap = file.tap;
     }
     fill(&mut a.stream_listen, path(file.stream_listen));
+    fill(&mut a.listen, parsed("listen", file.listen)?);
+    if a.connect.is_empty() {
+        a.connect = file.connect;
+    }
+    fill(&mut a.key, path(file.key));
     fill(
         &mut a.debugclients,
         file.debugclients.map(|n| n.to_string()),
@@ -191,10 +192,19 @@ mod tests {
     }
 
     #[test]
-    fn later_features_are_refused_by_name() {
-        let file = SwitchFile::parse("key = \"k\"\nlisten = \"0.0.0.0:7000\"\n").unwrap();
-        let err = merge(file, Path::new("."), &mut args(&[])).unwrap_err();
-        assert_eq!(err.to_string(), "not supported yet: listen, key");
+    fn link_keys_fill_what_the_flags_left() {
+        let file = SwitchFile::parse(
+            "key = \"net.key\"\nlisten = \"127.0.0.1:7000\"\nconnect = [\"a.example:7000\", \"b:1\"]\n",
+        )
+        .unwrap();
+        let mut a = args(&["--connect", "c:2"]);
+        merge(file, Path::new("/etc/f2f"), &mut a).unwrap();
+        assert_eq!(a.key, Some(PathBuf::from("/etc/f2f/net.key")));
+        assert_eq!(a.listen, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(a.connect, ["c:2"], "flags replace the file's list");
+        let bad = SwitchFile::parse("listen = \"nowhere\"\n").unwrap();
+        let err = merge(bad, Path::new("."), &mut args(&[])).unwrap_err();
+        assert!(err.to_string().starts_with("listen = \"nowhere\""), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod config;
 mod console;
 mod datapath;
 mod debugout;
+mod keys;
 mod limit;
 mod logging;
 mod mgmt;
@@ -81,6 +82,10 @@ fn main() -> ExitCode {
             Some(Command::Status(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::status(&a)
+            }
+            Some(Command::Keygen(a)) => {
+                logging::init(a.common.log_level.as_deref(), false);
+                keys::keygen(&a.file)
             }
             Some(Command::Capture(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);

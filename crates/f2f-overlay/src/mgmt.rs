@@ -47,6 +47,7 @@ use crate::datapath::Datapath;
 use crate::debugout::DebugFeed;
 use crate::limit::Limit;
 use crate::ports::dhcp::DhcpPort;
+use crate::ports::link::Links;
 use crate::ports::vde::VdeServer;
 use crate::sys;
 
@@ -72,10 +73,20 @@ pub enum ScriptMode {
     Startup,
 }
 
+/// The services beside the switch whose state the console reports.
+#[derive(Debug)]
+pub struct Services {
+    /// The built-in DHCP server, if `--dhcp` runs one.
+    pub dhcp: Option<Arc<DhcpPort>>,
+    /// The switch's links.
+    pub links: Arc<Links>,
+}
+
 /// What the console needs from the running switch.
 #[derive(Debug)]
 pub struct Console {
     datapath: Arc<Datapath>,
+    links: Arc<Links>,
     vde: Arc<VdeServer>,
     mgmt: Option<(PathBuf, u32)>,
     ctl: (PathBuf, u32),
@@ -93,7 +104,7 @@ impl Console {
         mgmt: Option<(PathBuf, u32)>,
         ctl: (PathBuf, u32),
         shutdown: Arc<Notify>,
-        dhcp: Option<Arc<DhcpPort>>,
+        services: Services,
         max_sessions: usize,
     ) -> Arc<Console> {
         Arc::new(Console {
@@ -102,8 +113,9 @@ impl Console {
                 "raise it with --max-consoles",
                 max_sessions,
             ),
-            dhcp,
+            dhcp: services.dhcp,
             datapath,
+            links: services.links,
             vde,
             mgmt,
             ctl,
@@ -124,6 +136,7 @@ impl Console {
             let mut snapshot = Snapshot::new(&sw, &host, self.datapath.now());
             drop(sw);
             snapshot.captures = self.datapath.captures().stats();
+            snapshot.links = self.links.statuses();
             snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }

@@ -24,13 +24,17 @@ use tracing::{info, warn};
 use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
-use crate::mgmt::{read_script, Console, ScriptMode, DEFAULT_MAX_SESSIONS};
+use crate::keys;
+use crate::mgmt::{read_script, Console, ScriptMode, Services, DEFAULT_MAX_SESSIONS};
 use crate::ports::dhcp::{DhcpPort, DhcpSetup};
+use crate::ports::link::Links;
 use crate::ports::stream::StreamServer;
 use crate::ports::tap::OpenTap;
 use crate::ports::vde::{SocketPolicy, VdeServer};
+use crate::state;
 use crate::sys;
 use crate::sys::daemon::{fork_daemon, Forked};
+use f2f_core::link::Timers;
 
 /// vde_switch's default control directory for root.
 pub const ROOT_CTL_DIR: &str = "/var/run/vde.ctl";
@@ -81,6 +85,49 @@ pub struct Prepared {
     rc: Option<(String, String)>,
     /// The DHCP server's settings and restored leases, if `--dhcp` was given.
     dhcp: Option<DhcpSetup>,
+    /// Links: keys loaded, listener bound.
+    links: Option<LinkSetup>,
+    /// The state directory (`node.key` for links added at run time).
+    state_dir: PathBuf,
+}
+
+/// What `--key`, `--listen` and `--connect` asked for, checked before the
+/// switch starts.
+#[derive(Debug)]
+struct LinkSetup {
+    network_key: keys::Key,
+    node_key: keys::Key,
+    listener: Option<std::net::TcpListener>,
+    connect: Vec<String>,
+}
+
+impl LinkSetup {
+    fn from_args(args: &SwitchArgs) -> Result<Option<LinkSetup>> {
+        let Some(path) = &args.key else {
+            if args.listen.is_some() || !args.connect.is_empty() {
+                bail!("--listen and --connect need --key FILE (make one with `f2f-overlay keygen FILE`)");
+            }
+            return Ok(None);
+        };
+        let network_key = keys::load(path).context("--key")?;
+        let node_key = keys::node_key(&state::state_dir(args.common.state_dir.as_deref()))?;
+        let listener = args
+            .listen
+            .map(|addr| {
+                let l = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("--listen {addr}: cannot listen there"))?;
+                l.set_nonblocking(true)
+                    .context("cannot make the link listener non-blocking")?;
+                Ok::<_, anyhow::Error>(l)
+            })
+            .transpose()?;
+        Ok(Some(LinkSetup {
+            network_key,
+            node_key,
+            listener,
+            connect: args.connect.clone(),
+        }))
+    }
 }
 
 impl Prepared {
@@ -104,6 +151,7 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     args.refuse_unsupported().map_err(anyhow::Error::msg)?;
     // Before any socket exists: a bad setting or lease file leaves nothing behind.
     let dhcp = DhcpSetup::from_args(&args.dhcp, args.common.state_dir.as_deref())?;
+    let links = LinkSetup::from_args(args)?;
     let dir = absolute(args.sock.clone().unwrap_or_else(default_ctl_dir))?;
     let (ctl_mode, dir_mode) = modes(args.mode, args.dirmode);
     let group = args
@@ -199,6 +247,8 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
         daemon: args.daemon,
         dhcp,
         rc,
+        links,
+        state_dir: state::state_dir(args.common.state_dir.as_deref()),
     })
 }
 
@@ -295,13 +345,22 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
             group: p.group,
         },
     );
+    let links = Links::new(
+        Arc::clone(&datapath),
+        p.state_dir.clone(),
+        p.links.as_ref().map(|l| l.node_key),
+        Timers::default(),
+    );
     let console = Console::new(
         Arc::clone(&datapath),
         Arc::clone(&vde),
         Some((p.mgmt.1.path.clone(), p.mgmt_mode)),
         (p.dir.clone(), p.ctl_mode),
         Arc::clone(&shutdown),
-        dhcp.clone(),
+        Services {
+            dhcp: dhcp.clone(),
+            links: Arc::clone(&links),
+        },
         p.max_consoles,
     );
     // The rc script runs before any client can attach, as in vde_switch.
@@ -326,6 +385,9 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         tokio::spawn(Arc::clone(&console).stdin_console());
     }
     tokio::spawn(timers(Arc::clone(&datapath)));
+    if let Some(setup) = &p.links {
+        start_links(setup, &links)?;
+    }
 
     info!(
         dir = %p.dir.display(),
@@ -350,6 +412,23 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
     }
     if let Some(dhcp) = &dhcp {
         dhcp.flush(datapath.now());
+    }
+    Ok(())
+}
+
+/// Listen and dial as `--listen` and `--connect` asked.
+fn start_links(setup: &LinkSetup, links: &Arc<Links>) -> Result<()> {
+    if let Some(l) = &setup.listener {
+        let addr = l.local_addr().context("link listener")?;
+        let l = l.try_clone().context("cannot clone the link listener")?;
+        let l =
+            tokio::net::TcpListener::from_std(l).context("cannot register the link listener")?;
+        links.listen(l, setup.network_key)?;
+        info!(%addr, "listening for links");
+    }
+    for peer in &setup.connect {
+        links.add_dialed(peer, setup.network_key)?;
+        info!(%peer, "dialing a link");
     }
     Ok(())
 }

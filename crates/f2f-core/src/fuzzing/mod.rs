@@ -11,11 +11,12 @@
 //! [`switch`] (console lines, switch operation sequences), [`config`] (the
 //! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
 //! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences),
-//! [`room`] (room messages, master and member machines in one MUC), [`vm`]
-//! (image bundles' `image.toml`).
+//! [`link`] (link records, the link session over a fuzzed wire), [`room`] (room messages,
+//! master and member machines in one MUC), [`vm`] (image bundles' `image.toml`).
 
 mod config;
 mod dhcp;
+mod link;
 mod room;
 mod stp;
 mod switch;
@@ -24,6 +25,7 @@ mod wire;
 
 pub use self::config::config;
 pub use self::dhcp::dhcp_server;
+pub use self::link::{link_records, link_session};
 pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};

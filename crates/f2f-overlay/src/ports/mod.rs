@@ -3,6 +3,7 @@
 //! the frames the switch sends back.
 
 pub mod dhcp;
+pub mod link;
 pub mod stream;
 pub mod tap;
 pub mod vde;

@@ -197,10 +197,35 @@ fn describe_peer(stream: &UnixStream, path: &std::path::Path) -> (u32, String) {
 /// and the one being written), reused, never grown past the bound.
 #[derive(Debug)]
 pub struct FrameQueue {
-    prefix: LengthPrefix,
+    framing: Framing,
     capacity: usize,
     state: Mutex<QueueState>,
     ready: Notify,
+}
+
+/// The header a [`FrameQueue`] puts before each frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Framing {
+    /// A big-endian length (vde_plug's and qemu's streams).
+    Length(LengthPrefix),
+    /// A link's frame message ([`f2f_core::link::wire::frame_header`]).
+    LinkMessage,
+}
+
+impl Framing {
+    fn header(self, len: usize) -> io::Result<([u8; 4], usize)> {
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        match self {
+            Framing::Length(prefix) => {
+                encode_header(prefix, len).map_err(|e| invalid(e.to_string()))
+            }
+            Framing::LinkMessage => {
+                let [a, b, c] =
+                    f2f_core::link::wire::frame_header(len).map_err(|e| invalid(e.to_string()))?;
+                Ok(([a, b, c, 0], 3))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -212,8 +237,13 @@ struct QueueState {
 impl FrameQueue {
     /// A queue of at most `capacity` bytes framing with `prefix`.
     pub fn new(prefix: LengthPrefix, capacity: usize) -> FrameQueue {
+        FrameQueue::with_framing(Framing::Length(prefix), capacity)
+    }
+
+    /// A queue of at most `capacity` bytes framing with `framing`.
+    pub fn with_framing(framing: Framing, capacity: usize) -> FrameQueue {
         FrameQueue {
-            prefix,
+            framing,
             capacity,
             state: Mutex::new(QueueState::default()),
             ready: Notify::new(),
@@ -227,6 +257,21 @@ impl FrameQueue {
             .unwrap_or_else(PoisonError::into_inner)
             .closed = true;
         self.ready.notify_one();
+    }
+
+    /// Swap the queued bytes into `out` (cleared first) without waiting;
+    /// false when none are queued.
+    pub fn take_now(&self, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut st.buf, out);
+        !out.is_empty()
+    }
+
+    /// Resolves when bytes may have been queued, or the queue closed, since
+    /// the last call (possibly at once).
+    pub async fn ready(&self) {
+        self.ready.notified().await;
     }
 
     /// Wait for queued bytes and swap them into `out` (cleared first);
@@ -250,9 +295,35 @@ impl FrameQueue {
 }
 
 impl FrameSink for FrameQueue {
+    /// One lock and one wakeup for the whole batch; frames that do not fit
+    /// (and the ones after them, to keep order) are refused.
+    fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
+        let mut taken = 0;
+        {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if st.closed {
+                return 0;
+            }
+            for frame in frames {
+                let Ok((header, n)) = self.framing.header(frame.len()) else {
+                    break;
+                };
+                if st.buf.len() + n + frame.len() > self.capacity {
+                    break;
+                }
+                st.buf.extend_from_slice(header.get(..n).unwrap_or(&[]));
+                st.buf.extend_from_slice(frame);
+                taken += 1;
+            }
+        }
+        if taken > 0 {
+            self.ready.notify_one();
+        }
+        taken
+    }
+
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        let (header, n) = encode_header(self.prefix, frame.len())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (header, n) = self.framing.header(frame.len())?;
         {
             let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if st.closed {
@@ -308,6 +379,18 @@ mod tests {
         assert!(q.take(&mut out).await);
         assert_eq!(out, b"\0\0\0\x01z");
         assert!(!q.take(&mut out).await);
+    }
+
+    #[tokio::test]
+    async fn batches_take_what_fits_in_order() {
+        let q = FrameQueue::with_framing(Framing::LinkMessage, 12);
+        assert_eq!(q.try_send_batch(&[b"ab", b"cd", b"ef"]), 2);
+        let mut out = Vec::new();
+        assert!(q.take_now(&mut out));
+        assert_eq!(out, b"\x01\0\x02ab\x01\0\x02cd");
+        assert!(!q.take_now(&mut out));
+        q.close();
+        assert_eq!(q.try_send_batch(&[b"x"]), 0);
     }
 
     #[tokio::test]
