@@ -39,7 +39,7 @@ die() { echo "run-all: $*" >&2; exit 1; }
 # Order matters (spec/test-vm.md): qemu-system-x86 first, then qemu-utils, so that a newer
 # qemu-utils from backports cannot make apt remove one of them.
 PKGS_QEMU=(vde2 vdeplug qemu-system-x86)
-PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap e2fsprogs)
+PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap e2fsprogs prosody)
 step "packages"
 missing=()
 for p in "${PKGS_QEMU[@]}" "${PKGS_REST[@]}"; do
@@ -58,7 +58,8 @@ fi
 command -v qemu-img >/dev/null \
     || die "qemu-img is missing after the install (qemu-utils vs qemu-system-x86: see spec/test-vm.md)"
 for t in /usr/bin/vde_switch /usr/bin/vde_plug /usr/bin/vde_plug2tap /usr/bin/dpipe \
-    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap /usr/sbin/mkfs.ext4; do
+    /usr/bin/unixterm /usr/bin/qemu-system-x86_64 /usr/sbin/dhclient /usr/bin/nmap /usr/sbin/mkfs.ext4 \
+    /usr/bin/prosody; do
     [ -x "$t" ] || die "$t is missing after the install"
 done
 # The DHCP tests' VM image (images/build-test-vm.sh, cached under /var/tmp/f2f-e2e-cache) is

@@ -18,6 +18,9 @@
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
 //! - [`links`]: switches joined by links: keys, free ports, link status.
+//! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
+//! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
+//! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
 //! - [`vm`]: the cached image builds (`images/*.sh`) and `f2f-overlay vm` processes.
 //! - [`peers`]: qemu, plugs (real, our `vde_plug` symlink, `f2f-overlay plug`) and `dpipe`.
 //! - [`users`]: unprivileged users and groups made for a test, and `runuser`.
@@ -31,6 +34,8 @@ pub mod mgmt;
 pub mod netns;
 pub mod peers;
 pub mod proc;
+pub mod prosody;
+pub mod room;
 pub mod stream;
 pub mod switch;
 pub mod tmp;
@@ -38,6 +43,7 @@ pub mod tools;
 pub mod users;
 pub mod vde;
 pub mod vm;
+pub mod xmpp_client;
 
 pub use mgmt::{Mgmt, Reply};
 pub use netns::{ping, Netns, TapHost};

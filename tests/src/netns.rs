@@ -230,6 +230,11 @@ pub fn iperf3(server: &Netns, client: &Netns, addr: &str, seconds: u32, logdir: 
 /// Pings `addr` from namespace `ns` `count` times (0.2 s apart, 1 s reply timeout) and returns
 /// the packet loss in percent (100 when ping's summary cannot be read).
 pub fn ping(ns: &Netns, addr: &str, count: u32) -> f64 {
+    ping_within(ns, addr, count, 1)
+}
+
+/// [`ping`] with a reply timeout of `wait_secs` (paths through a server on a loaded machine).
+pub fn ping_within(ns: &Netns, addr: &str, count: u32, wait_secs: u32) -> f64 {
     let out = ns
         .exec(system_tool("ping"))
         .args([
@@ -240,7 +245,7 @@ pub fn ping(ns: &Netns, addr: &str, count: u32) -> f64 {
             "-i",
             "0.2",
             "-W",
-            "1",
+            &wait_secs.to_string(),
             addr,
         ])
         .output()

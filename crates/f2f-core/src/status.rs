@@ -311,6 +311,35 @@ pub struct LinkStatus {
     /// Why the last session ended, if one did.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// How frames travel: `tcp` or `xmpp` (empty when not known).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub transport: String,
+    /// The XMPP path's queue and counters, for `xmpp` links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmpp: Option<XmppLinkStatus>,
+}
+
+/// An XMPP link's send queue, counters and measured throughput.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmppLinkStatus {
+    /// Frames waiting to be sent.
+    pub queue: usize,
+    /// Frames the queue holds before dropping.
+    pub queue_capacity: usize,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Stanzas sent (a stanza carries a batch of frames).
+    pub tx_stanzas: u64,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Received frame elements that did not decode.
+    pub rx_bad: u64,
+    /// Frames dropped because the queue was full.
+    pub drops: u64,
+    /// Measured send throughput of frame bytes, bit/s.
+    pub tx_bits_per_sec: u64,
+    /// Measured receive throughput of frame bytes, bit/s.
+    pub rx_bits_per_sec: u64,
 }
 
 /// The built-in DHCP server (filled by the DHCP feature).
@@ -719,11 +748,20 @@ impl Snapshot {
                     || "-".to_string(),
                     |us| format!("{:.2} ms", us as f64 / 1000.0),
                 );
+                let via = if l.transport.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", l.transport)
+                };
+                let direction = if l.direction.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", l.direction)
+                };
                 let _ = writeln!(
                     out,
-                    "  {} ({}) port {} {}, key {}, in {} fr / {} B, out {} fr / {} B, drops {}, rtt {}",
+                    "  {}{direction} port {} {}{via}, key {}, in {} fr / {} B, out {} fr / {} B, drops {}, rtt {}",
                     l.peer,
-                    l.direction,
                     port,
                     l.state,
                     l.peer_key.as_deref().unwrap_or("-"),
@@ -736,6 +774,14 @@ impl Snapshot {
                 );
                 if let Some(e) = &l.last_error {
                     let _ = writeln!(out, "    last error: {e}");
+                }
+                if let Some(x) = &l.xmpp {
+                    let _ = writeln!(
+                        out,
+                        "    queue {}/{}, sent {} frames in {} stanzas ({} bit/s), received {} frames ({} bit/s), dropped {}, bad {}",
+                        x.queue, x.queue_capacity, x.tx_frames, x.tx_stanzas, x.tx_bits_per_sec,
+                        x.rx_frames, x.rx_bits_per_sec, x.drops, x.rx_bad
+                    );
                 }
             }
         }

@@ -44,6 +44,86 @@ pub enum Command {
     /// Write a new network key for links (`--key FILE`): 32 random bytes,
     /// base64, mode 0600; never overwrites.
     Keygen(KeygenArgs),
+    /// Join an XMPP room: run a switch, get its parameters from the room's
+    /// master and link it to the other members' switches.
+    Join(Box<JoinArgs>),
+}
+
+/// `--topology`: how the room's switches are wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopologyArg {
+    /// Every member links to the master.
+    Star,
+    /// Every pair of members links; the spanning tree removes the loops.
+    Mesh,
+}
+
+/// `--transport`: how links carry frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// Direct TCP when the peer is reachable, else through the XMPP server.
+    Auto,
+    /// Direct TCP links only.
+    Tcp,
+    /// Frames as stanzas through the XMPP server only.
+    Xmpp,
+}
+
+/// `f2f-overlay join ROOM@conference.HOST --jid USER@HOST --password-file FILE ...`.
+///
+/// Every switch flag applies; `-t/--tap NAME` here creates the tap when the
+/// master's grant arrives, with the granted MAC address (the second tap gets
+/// the second granted address, and so on).
+#[derive(Debug, Clone, Args)]
+#[command(disable_version_flag = true, args_override_self = true)]
+pub struct JoinArgs {
+    /// The room, e.g. lan@conference.example.org.
+    #[arg(value_name = "ROOM")]
+    pub room: String,
+    /// Our XMPP account, USER@HOST.
+    #[arg(long, value_name = "JID")]
+    pub jid: String,
+    /// File holding the account's password (a trailing newline is ignored).
+    #[arg(long = "password-file", value_name = "FILE")]
+    pub password_file: PathBuf,
+    /// The XMPP server, HOST:PORT (default: the JID's domain, port 5222).
+    /// Plaintext only when HOST is a loopback address; otherwise STARTTLS.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// Extra CA certificate(s) to verify the server with (PEM), besides the
+    /// system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Be the room's master: create the room, grant parameters, serve DHCP.
+    #[arg(long)]
+    pub master: bool,
+    /// The room's subnet, served by the master's DHCP server.
+    #[arg(
+        long = "subnet",
+        value_name = "CIDR",
+        default_value = "192.168.254.0/24",
+        requires = "master"
+    )]
+    pub room_subnet: Ipv4Net,
+    /// How the room's switches are wired.
+    #[arg(long, value_enum, default_value = "star", requires = "master")]
+    pub topology: TopologyArg,
+    /// Follow only the master with this JID (default: the room's owner).
+    #[arg(long = "master-jid", value_name = "JID")]
+    pub master_jid: Option<String>,
+    /// How links carry frames.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub transport: TransportArg,
+    /// The address peers dial for direct links (default: --listen when it is
+    /// a specific address).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// Start a VM with the granted MAC on this image.
+    #[arg(long, value_name = "IMAGE")]
+    pub vm: Option<PathBuf>,
+    /// The switch.
+    #[command(flatten)]
+    pub switch: SwitchArgs,
 }
 
 /// `f2f-overlay keygen FILE`.
@@ -547,6 +627,43 @@ mod tests {
             .args;
         assert!(f.fstp && f.priority == Some(0x1000));
         assert!(f.refuse_unsupported().is_ok());
+        let j = Cli::try_parse_from([
+            "f2f-overlay",
+            "join",
+            "r@conference.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--master",
+            "--subnet",
+            "10.1.0.0/24",
+            "--topology",
+            "mesh",
+            "-s",
+            "/d",
+            "--tap",
+            "t0",
+        ]);
+        match j.unwrap().command {
+            Some(Command::Join(a)) => {
+                assert_eq!(a.room_subnet.to_string(), "10.1.0.0/24");
+                assert_eq!((a.topology, a.switch.tap.len()), (TopologyArg::Mesh, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from([
+            "f2f-overlay",
+            "join",
+            "r@c.h",
+            "--jid",
+            "u@h",
+            "--password-file",
+            "p",
+            "--subnet",
+            "10.1.0.0/24",
+        ])
+        .is_err());
         let c = Cli::try_parse_from(["f2f-overlay", "capture", "-s", "/d", "0x2", "-", "-c", "5"]);
         match c.unwrap().command {
             Some(Command::Capture(a)) => {

@@ -17,16 +17,19 @@ mod config;
 mod console;
 mod datapath;
 mod debugout;
+mod join;
 mod keys;
 mod limit;
 mod logging;
 mod mgmt;
 mod plug;
 mod ports;
+mod room;
 mod state;
 mod switchd;
 mod sys;
 mod vm;
+mod xmpp;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
                 logging::init(a.common.log_level.as_deref(), false);
                 keys::keygen(&a.file)
             }
+            Some(Command::Join(a)) => join::run(*a),
             Some(Command::Capture(a)) => {
                 logging::init(a.common.log_level.as_deref(), false);
                 client::capture(&a)

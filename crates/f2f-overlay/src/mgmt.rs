@@ -80,6 +80,8 @@ pub struct Services {
     pub dhcp: Option<Arc<DhcpPort>>,
     /// The switch's links.
     pub links: Arc<Links>,
+    /// A room beside the switch, when `join` runs it.
+    pub extra: Option<Arc<dyn StatusExtra>>,
 }
 
 /// What the console needs from the running switch.
@@ -93,6 +95,14 @@ pub struct Console {
     shutdown: Arc<Notify>,
     dhcp: Option<Arc<DhcpPort>>,
     sessions: Limit,
+    extra: Option<Arc<dyn StatusExtra>>,
+}
+
+/// A part of the process beside the switch (a room) that adds its own
+/// sections to the status snapshot.
+pub trait StatusExtra: Send + Sync + std::fmt::Debug {
+    /// Fill in this part's sections of `snapshot`.
+    fn fill(&self, snapshot: &mut Snapshot);
 }
 
 impl Console {
@@ -107,15 +117,17 @@ impl Console {
         services: Services,
         max_sessions: usize,
     ) -> Arc<Console> {
+        let Services { dhcp, links, extra } = services;
         Arc::new(Console {
             sessions: Limit::new(
                 "management console sessions open",
                 "raise it with --max-consoles",
                 max_sessions,
             ),
-            dhcp: services.dhcp,
+            dhcp,
+            extra,
             datapath,
-            links: services.links,
+            links,
             vde,
             mgmt,
             ctl,
@@ -138,6 +150,9 @@ impl Console {
             snapshot.captures = self.datapath.captures().stats();
             snapshot.links = self.links.statuses();
             snapshot.dhcp = self.dhcp.as_ref().map(|d| d.status(self.datapath.now()));
+            if let Some(extra) = &self.extra {
+                extra.fill(&mut snapshot);
+            }
             reply.data = Some(format!("{}\n", snapshot.to_json_line()));
         }
         reply

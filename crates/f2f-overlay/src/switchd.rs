@@ -2,10 +2,12 @@
 //! vde_switch does (spec/vde-protocol.md §1), optionally daemonize, then run
 //! the ports, the console and the timers until shutdown, and clean up.
 
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use crate::cli::SwitchArgs;
 use crate::clock::Clock;
 use crate::datapath::{mac_table_hasher, Datapath};
 use crate::keys;
-use crate::mgmt::{read_script, Console, ScriptMode, Services, DEFAULT_MAX_SESSIONS};
+use crate::mgmt::{read_script, Console, ScriptMode, Services, StatusExtra, DEFAULT_MAX_SESSIONS};
 use crate::ports::dhcp::{DhcpPort, DhcpSetup};
 use crate::ports::link::Links;
 use crate::ports::stream::StreamServer;
@@ -280,7 +282,38 @@ fn rc_script(rcfile: Option<&Path>) -> Result<Option<(String, String)>> {
 /// Daemonize if asked, write the pid file, and run until shutdown. With `-d`
 /// the starting process returns only once the daemon's sockets exist and its
 /// pid file is written.
-pub fn run(mut prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
+pub fn run(prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()> {
+    run_with(prepared, init_logging, None)
+}
+
+/// What a [`Companion`] gets: the running switch, and a notification that
+/// the switch is shutting down (finish within a second or two).
+#[derive(Debug)]
+pub struct CompanionCtx {
+    /// The switch.
+    pub datapath: Arc<Datapath>,
+    /// Notified once when the switch shuts down.
+    pub stop: Arc<Notify>,
+}
+
+/// Work that runs beside the switch on its runtime (a room session): given
+/// the switch, it returns what it adds to `status` and the future to run.
+/// The switch shuts down when that future fails.
+pub type Companion = Box<
+    dyn FnOnce(
+        CompanionCtx,
+    ) -> (
+        Arc<dyn StatusExtra>,
+        Pin<Box<dyn Future<Output = Result<()>>>>,
+    ),
+>;
+
+/// [`run`] with a [`Companion`].
+pub fn run_with(
+    mut prepared: Prepared,
+    init_logging: impl FnOnce(bool),
+    companion: Option<Companion>,
+) -> Result<()> {
     let ready = if prepared.daemon {
         if let Some(path) = prepared.pidfile.as_ref().filter(|p| p.exists()) {
             bail!(
@@ -310,7 +343,7 @@ pub fn run(mut prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()
         .build()
         .context("cannot start the runtime")?;
     let taps = std::mem::take(&mut prepared.taps);
-    let result = runtime.block_on(serve(&prepared, taps));
+    let result = runtime.block_on(serve(&prepared, taps, companion));
     prepared.ctl.1.remove();
     prepared.mgmt.1.remove();
     if let Some((_, bound)) = &prepared.stream {
@@ -324,7 +357,7 @@ pub fn run(mut prepared: Prepared, init_logging: impl FnOnce(bool)) -> Result<()
     result
 }
 
-async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
+async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -> Result<()> {
     let clock = Clock::start();
     let datapath = Arc::new(Datapath::new(
         Switch::new(p.config.clone(), mac_table_hasher()),
@@ -336,6 +369,17 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         .clone()
         .map(|setup| DhcpPort::start(setup, &datapath))
         .transpose()?;
+    let stop = Arc::new(Notify::new());
+    let (extra, mut companion) = match companion {
+        Some(start) => {
+            let (extra, fut) = start(CompanionCtx {
+                datapath: Arc::clone(&datapath),
+                stop: Arc::clone(&stop),
+            });
+            (Some(extra), Some(fut))
+        }
+        None => (None, None),
+    };
 
     let vde = VdeServer::new(
         Arc::clone(&datapath),
@@ -360,6 +404,7 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
         Services {
             dhcp: dhcp.clone(),
             links: Arc::clone(&links),
+            extra,
         },
         p.max_consoles,
     );
@@ -401,11 +446,29 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut failed = None;
     tokio::select! {
         () = shutdown.notified() => info!("shutdown requested on the console"),
         _ = term.recv() => info!("SIGTERM: shutting down"),
         _ = int.recv() => info!("SIGINT: shutting down"),
         _ = hup.recv() => info!("SIGHUP: shutting down"),
+        result = async {
+            match companion.as_mut() {
+                Some(f) => f.as_mut().await,
+                None => std::future::pending().await,
+            }
+        } => {
+            failed = Some(result.err().unwrap_or_else(|| anyhow::anyhow!("the room session ended")));
+        }
+    }
+    if let Some(fut) = companion.filter(|_| failed.is_none()) {
+        stop.notify_one();
+        if tokio::time::timeout(Duration::from_secs(2), fut)
+            .await
+            .is_err()
+        {
+            warn!("the room session did not finish in time");
+        }
     }
     for path in vde.data_socket_paths() {
         let _ = std::fs::remove_file(path);
@@ -413,7 +476,7 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>) -> Result<()> {
     if let Some(dhcp) = &dhcp {
         dhcp.flush(datapath.now());
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Listen and dial as `--listen` and `--connect` asked.

@@ -213,6 +213,50 @@ pub fn offloaded_frame(data: &[u8]) {
     }
 }
 
+/// Decodes `data` (as text) as one XMPP frame element: what decodes must
+/// encode back to text that decodes to the same frame, never longer than the
+/// largest frame. Then reads the bytes as queued frame lengths: a batch is
+/// never empty when frames wait and always fits the stanza limits.
+pub fn xmpp_frames(data: &[u8]) {
+    use crate::wire::xmpp::{
+        batch_len, decode_frame, encode_frame, encoded_len, ELEMENT_OVERHEAD, MAX_BATCH_BYTES,
+        MAX_FRAME, MAX_FRAMES_PER_STANZA,
+    };
+    let text = String::from_utf8_lossy(data);
+    if let Ok(frame) = decode_frame(&text) {
+        assert!(frame.len() <= MAX_FRAME, "decoded a frame over the limit");
+        let again = encode_frame(&frame);
+        assert_eq!(
+            decode_frame(&again).ok(),
+            Some(frame),
+            "encode → decode changed the frame"
+        );
+    }
+    let lens: Vec<usize> = data
+        .chunks(2)
+        .map(|c| {
+            usize::from(u16::from_le_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ]))
+        })
+        .collect();
+    let n = batch_len(lens.iter().copied());
+    assert_eq!(n == 0, lens.is_empty(), "empty batch with frames waiting");
+    assert!(n <= MAX_FRAMES_PER_STANZA);
+    if n > 1 {
+        let bytes: usize = lens
+            .iter()
+            .take(n)
+            .map(|l| encoded_len(*l) + ELEMENT_OVERHEAD)
+            .sum();
+        assert!(
+            bytes <= MAX_BATCH_BYTES,
+            "batch of {bytes} bytes over the limit"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +313,14 @@ mod tests {
         }
         stream_decode(&[]);
         stream_decode(&[1]);
+    }
+
+    #[test]
+    fn xmpp_frames_accepts_frames_and_junk() {
+        let frame = crate::wire::xmpp::encode_frame(&[7u8; 60]);
+        xmpp_frames(frame.as_bytes());
+        xmpp_frames(b"!!!!");
+        xmpp_frames(&[0xff; 200]);
+        xmpp_frames(&[]);
     }
 }

@@ -26,6 +26,8 @@
 //!   (spec/fstp.md §2).
 //! - [`stream`]: length-prefixed frames on byte streams: `vde_plug`'s 2-byte
 //!   prefix (§6) and qemu `-netdev stream`'s 4-byte prefix (§7).
+//! - [`xmpp`]: frames as base64 elements in XMPP stanzas, and how many go
+//!   into one stanza (spec/xmpp-transport.md §5).
 //!
 //! - [`offload`]: the virtio-net header of taps with offloads, and finishing
 //!   an offloaded frame (checksum, TCP segmentation) for ports without them.
@@ -37,3 +39,4 @@ pub mod bpdu;
 pub mod offload;
 pub mod stream;
 pub mod vde;
+pub mod xmpp;

@@ -7,3 +7,4 @@ pub mod link;
 pub mod stream;
 pub mod tap;
 pub mod vde;
+pub mod xmpp;

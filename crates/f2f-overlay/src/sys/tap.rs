@@ -130,6 +130,51 @@ pub fn open_tap(name: &str, offloads: bool) -> Result<(OwnedFd, String), TapErro
     Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
 }
 
+/// Set interface `name`'s MAC address (`SIOCSIFHWADDR`). A tap accepts this
+/// while up; the name must be one [`open_tap`] returned.
+pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_NAME_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
+    }
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    let mut ifr_name = [0 as libc::c_char; libc::IFNAMSIZ];
+    for (dst, src) in ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let mut sa_data = [0 as libc::c_char; 14];
+    for (dst, src) in sa_data.iter_mut().zip(mac) {
+        *dst = src as libc::c_char;
+    }
+    let mut ifr = libc::ifreq {
+        ifr_name,
+        ifr_ifru: libc::__c_anonymous_ifr_ifru {
+            ifru_hwaddr: libc::sockaddr {
+                sa_family: libc::ARPHRD_ETHER,
+                sa_data,
+            },
+        },
+    };
+    // SAFETY: `sock` is an open socket we own for the whole call;
+    // SIOCSIFHWADDR reads exactly one `struct ifreq`, and `ifr` is a properly
+    // initialised, exclusively borrowed `libc::ifreq` (the kernel's layout)
+    // that outlives the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFHWADDR, &mut ifr) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,281 @@
+//! Drives the room protocol ([`f2f_core::room::Room`]) from the XMPP session
+//! and carries out what it asks: messages to the room, links up and down,
+//! the grant (taps with the granted MACs, spanning tree for a mesh), the
+//! master's grants stored atomically in the state directory's `rooms/ROOM/`,
+//! and the log lines. It also answers the `room` and `links` sections of
+//! `status`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use f2f_core::room::{
+    Action, Delivery, Grant, GrantSnapshot, LinkEvent, LinkTransport, LogLevel, Presence, Room,
+    Topology,
+};
+use f2f_core::status::{LinkStatus, RoomStatus, Snapshot};
+use tracing::{debug, info, warn};
+
+use crate::datapath::Datapath;
+use crate::mgmt::StatusExtra;
+use crate::ports::tap::OpenTap;
+use crate::ports::xmpp::XmppLinks;
+use crate::state;
+use crate::xmpp::muc::RoomPresence;
+use crate::xmpp::session::{Outbound, RoomHandler};
+
+/// File of the master's grants in `rooms/ROOM/`.
+pub const GRANTS_FILE: &str = "grants.json";
+/// File of our own last grant in `rooms/ROOM/`.
+pub const GRANT_FILE: &str = "grant.json";
+
+/// What `status` shows of the room, kept current by the driver.
+#[derive(Debug)]
+pub struct RoomView {
+    room: Mutex<RoomStatus>,
+    links: Arc<XmppLinks>,
+}
+
+impl StatusExtra for RoomView {
+    fn fill(&self, snapshot: &mut Snapshot) {
+        snapshot.room = Some(
+            self.room
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
+        for nick in self.links.nicks() {
+            if let Some((port, stats)) = self.links.status(&nick) {
+                snapshot.links.push(LinkStatus {
+                    peer: nick,
+                    port: Some(port),
+                    state: "up".to_string(),
+                    transport: "xmpp".to_string(),
+                    frames_in: stats.rx_frames,
+                    frames_out: stats.tx_frames,
+                    drops: stats.drops,
+                    xmpp: Some(stats),
+                    ..LinkStatus::default()
+                });
+            }
+        }
+    }
+}
+
+/// The shell side of the room protocol.
+#[derive(Debug)]
+pub struct RoomDriver {
+    room: Room,
+    nick: String,
+    datapath: Arc<Datapath>,
+    links: Arc<XmppLinks>,
+    view: Arc<RoomView>,
+    /// `rooms/ROOM/` in the state directory.
+    dir: PathBuf,
+    /// `--tap` names, created with the granted MACs when the grant arrives.
+    taps: Vec<String>,
+    /// Taps made so far.
+    made_taps: usize,
+}
+
+impl RoomDriver {
+    /// A driver for `room`, our nick `nick`, storing under `dir`.
+    pub fn new(
+        room: Room,
+        nick: String,
+        datapath: Arc<Datapath>,
+        links: Arc<XmppLinks>,
+        dir: PathBuf,
+        taps: Vec<String>,
+    ) -> RoomDriver {
+        let view = Arc::new(RoomView {
+            room: Mutex::new(room.status()),
+            links: Arc::clone(&links),
+        });
+        let mut driver = RoomDriver {
+            room,
+            nick,
+            datapath,
+            links,
+            view,
+            dir,
+            taps,
+            made_taps: 0,
+        };
+        // The master grants itself at creation; nothing is sent before the
+        // join.
+        let _ = driver.drain();
+        driver
+    }
+
+    /// What `status` shows.
+    pub fn view(&self) -> Arc<RoomView> {
+        Arc::clone(&self.view)
+    }
+
+    /// Carry out every queued action; return the messages to send.
+    fn drain(&mut self) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        while let Some(action) = self.room.poll_action() {
+            match action {
+                Action::SendGroupchat { body } => out.push(Outbound::Group(body)),
+                Action::SendPrivate { nick, body } => out.push(Outbound::Private { nick, body }),
+                Action::LinkUp {
+                    peer, transport, ..
+                } => self.link_up(&peer, &transport),
+                Action::LinkDown { peer, reason } => {
+                    info!(peer, reason, "tearing down the link");
+                    self.links.remove(&peer);
+                }
+                Action::ApplyGrant { from, grant } => self.apply_grant(&from, &grant),
+                Action::PersistGrants(snapshot) => self.persist(GRANTS_FILE, &snapshot),
+                Action::RoleChanged(role) => info!(?role, "our role in the room changed"),
+                Action::MasterLost { nick, reason } => warn!(
+                    master = nick,
+                    reason, "the room's master is gone; existing links keep forwarding"
+                ),
+                Action::Log { level, message } => match level {
+                    LogLevel::Debug => debug!("{message}"),
+                    LogLevel::Info => info!("{message}"),
+                    LogLevel::Warn => warn!("{message}"),
+                },
+            }
+        }
+        *self
+            .view
+            .room
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.room.status();
+        out
+    }
+
+    fn link_up(&mut self, peer: &str, transport: &LinkTransport) {
+        let now = self.datapath.now();
+        let event = match transport {
+            LinkTransport::Xmpp => match self.links.add(peer) {
+                Ok(_) => LinkEvent::Established,
+                Err(e) => LinkEvent::Failed {
+                    reason: format!("{e:#}"),
+                },
+            },
+            LinkTransport::Tcp { .. } => LinkEvent::Failed {
+                reason: "direct TCP links are not available in this build".to_string(),
+            },
+        };
+        if let LinkEvent::Failed { reason } = &event {
+            warn!(peer, reason, "link failed");
+        }
+        self.room.handle_link(now, peer, event);
+    }
+
+    fn apply_grant(&mut self, from: &str, grant: &Grant) {
+        let macs: Vec<String> = grant.macs.iter().map(ToString::to_string).collect();
+        info!(
+            master = from,
+            macs = macs.join(" "),
+            subnet = %grant.subnet,
+            topology = %grant.topology,
+            dhcp = grant.dhcp,
+            "grant applied"
+        );
+        self.persist(GRANT_FILE, grant);
+        if grant.topology == Topology::Mesh {
+            let now = self.datapath.now();
+            if let Err(e) = self.datapath.lock().set_fstp(now, true) {
+                warn!(error = %e, "cannot turn the spanning tree on for the mesh");
+            }
+        }
+        while let (Some(name), Some(mac)) = (
+            self.taps.get(self.made_taps).cloned(),
+            grant.macs.get(self.made_taps).copied(),
+        ) {
+            self.made_taps += 1;
+            if let Err(e) = make_tap(&self.datapath, &name, mac.0) {
+                warn!(tap = name, error = %e, "cannot create the tap");
+            }
+        }
+    }
+
+    fn persist<T: serde::Serialize>(&self, file: &str, value: &T) {
+        let path = self.dir.join(file);
+        let result = serde_json::to_vec_pretty(value)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| state::write_atomic(&path, &bytes, 0o600));
+        if let Err(e) = result {
+            warn!(path = %path.display(), error = %e, "cannot store the room's grants");
+        }
+    }
+}
+
+/// Create tap `name` with `mac` and attach it to the switch.
+fn make_tap(datapath: &Arc<Datapath>, name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
+    let tap = OpenTap::open(name, true)?;
+    crate::sys::tap::set_mac(tap.name(), mac)?;
+    tap.attach(datapath)?;
+    Ok(())
+}
+
+/// The master's stored grants in `dir`, if any (a file that does not parse
+/// is an error: starting over would hand out different MACs).
+pub fn load_grants(dir: &std::path::Path) -> anyhow::Result<Option<GrantSnapshot>> {
+    let path = dir.join(GRANTS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{}: not a grants file: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+impl RoomHandler for RoomDriver {
+    fn on_joined(&mut self) -> Vec<Outbound> {
+        info!(nick = self.nick, "joined the room");
+        self.drain()
+    }
+
+    fn on_presence(&mut self, presence: RoomPresence) -> Vec<Outbound> {
+        let now = self.datapath.now();
+        match presence {
+            RoomPresence::Here { occupant, .. } => {
+                self.room
+                    .handle_presence(now, Presence::Available(occupant));
+            }
+            RoomPresence::Left { nick, .. } => {
+                self.room
+                    .handle_presence(now, Presence::Unavailable { nick });
+            }
+            RoomPresence::NickConflict | RoomPresence::Refused(_) => {}
+        }
+        self.drain()
+    }
+
+    fn on_message(&mut self, nick: &str, private: bool, body: &str) -> Vec<Outbound> {
+        let now = self.datapath.now();
+        let delivery = if private {
+            Delivery::Private
+        } else {
+            Delivery::Groupchat
+        };
+        self.room.handle_message(now, nick, delivery, body);
+        self.drain()
+    }
+
+    fn on_tick(&mut self) -> Vec<Outbound> {
+        let now = self.datapath.now();
+        if self.room.poll_timeout().is_some_and(|t| t <= now) {
+            self.room.handle_timeout(now);
+        }
+        self.drain()
+    }
+
+    fn on_disconnected(&mut self) {
+        let now = self.datapath.now();
+        self.room.handle_presence(
+            now,
+            Presence::Unavailable {
+                nick: self.nick.clone(),
+            },
+        );
+        let _ = self.drain();
+    }
+}

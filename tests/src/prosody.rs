@@ -1,0 +1,171 @@
+//! A Prosody XMPP server of the test's own on a free loopback port (spec/xmpp-transport.md §1):
+//! a config in a temp dir (no TLS, no `limits`, no `smacks`, Nagle off, large reads, MUC rooms
+//! unlocked and without history), accounts written as `accounts/USER.dat` files, started in the
+//! foreground and stopped with SIGTERM when the guard drops.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::proc::{Child, Spawn};
+use crate::tmp::TempDir;
+use crate::tools::require_tool;
+use crate::wait_until;
+
+/// The Prosody binary (Debian package `prosody`).
+pub const PROSODY: &str = "/usr/bin/prosody";
+/// The XMPP domain of the test server.
+pub const DOMAIN: &str = "localhost";
+/// The multi-user chat service of the test server.
+pub const MUC_DOMAIN: &str = "conference.localhost";
+
+/// The test needs Prosody.
+pub fn require_prosody() -> bool {
+    require_tool(PROSODY)
+}
+
+/// A running Prosody; stopped (SIGTERM) and its directory deleted on drop.
+#[derive(Debug)]
+pub struct Prosody {
+    // Field order: the process stops before its directory goes.
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Prosody {
+    /// Starts Prosody on a free port of 127.0.0.1 and waits until it accepts connections
+    /// (panics with its log if it does not within 5 s).
+    pub fn start() -> Prosody {
+        let dir = TempDir::new("prosody");
+        let port = free_port();
+        for sub in ["data", "certs", "data/localhost/accounts"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("create prosody dirs");
+        }
+        let config = dir.join("prosody.cfg.lua");
+        std::fs::write(&config, config_text(dir.path(), port)).expect("write prosody config");
+        let mut cmd = Command::new(PROSODY);
+        cmd.arg("--config").arg(&config).arg("-F");
+        let mut child = Child::spawn("prosody", cmd, dir.path(), Spawn::default());
+        let up = wait_until(Duration::from_secs(5), || {
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() || !child.is_running()
+        });
+        assert!(
+            up && child.is_running(),
+            "prosody did not start on 127.0.0.1:{port}: {}\n{}",
+            child.stderr(),
+            std::fs::read_to_string(dir.join("prosody.log")).unwrap_or_default()
+        );
+        Prosody { child, port, dir }
+    }
+
+    /// Creates account `user@localhost` with `password` (takes effect at once).
+    pub fn add_account(&self, user: &str, password: &str) {
+        let path = self
+            .dir
+            .join("data/localhost/accounts")
+            .join(format!("{}.dat", encode_node(user)));
+        let password = password.replace('\\', "\\\\").replace('"', "\\\"");
+        std::fs::write(
+            path,
+            format!("return {{ [\"password\"] = \"{password}\"; }};\n"),
+        )
+        .expect("write account file");
+    }
+
+    /// The c2s address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default()
+    }
+
+    /// The server's directory (config, data, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        self.child.signal(nix::sys::signal::Signal::SIGTERM);
+        if self.child.wait_exit(Duration::from_secs(2)).is_none() {
+            self.child.stop();
+        }
+    }
+}
+
+/// Prosody stores `user` under a file name with `%XX` escapes for anything but `[a-z0-9]`.
+fn encode_node(user: &str) -> String {
+    user.bytes()
+        .map(|b| {
+            if b.is_ascii_lowercase() || b.is_ascii_digit() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+fn config_text(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}/certs"
+log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{d}/prosody.log" }} }}
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {port} }}
+c2s_interfaces = {{ "127.0.0.1" }}
+c2s_direct_tls_ports = {{ }}
+s2s_ports = {{ }}
+modules_disabled = {{ "s2s", "s2s_auth_certs", "offline" }}
+modules_enabled = {{ "disco", "saslauth", "ping" }}
+c2s_stanza_size_limit = 16*1024*1024
+authentication = "internal_plain"
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+storage = "internal"
+network_settings = {{ nagle = false }}
+network_default_read_size = 262144
+
+VirtualHost "{DOMAIN}"
+
+Component "{MUC_DOMAIN}" "muc"
+    muc_room_locking = false
+    muc_room_default_history_length = 0
+    muc_tombstones = false
+"#
+    )
+}
+
+/// Writes `password` (with a trailing newline, as an editor would) to `dir/NAME.pw`, mode
+/// 0600, and returns the path.
+pub fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("{name}.pw"));
+    std::fs::write(&path, format!("{password}\n")).expect("write password file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod password file");
+    path
+}

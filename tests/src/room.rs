@@ -1,0 +1,183 @@
+//! `f2f-overlay join` processes for the room tests: each with its own control directory, state
+//! directory and `--tap`, whose tap (made when the master's grant arrives, with the granted
+//! MAC) is moved into a namespace of its own, where a DHCP client asks the master's switch for
+//! an address.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::dhcp::{addr_of, udhcpc};
+use crate::netns::{run_ok, unique_tap_name};
+use crate::proc::{Child, Spawn};
+use crate::prosody::{password_file, Prosody, DOMAIN, MUC_DOMAIN};
+use crate::tools::{f2f_bin, system_tool};
+use crate::{wait_until, Netns};
+
+/// How long a grant may take to arrive and its tap to appear.
+pub const GRANT_DEADLINE: Duration = Duration::from_secs(15);
+
+/// The room JID for `name` on the test server.
+pub fn room_jid(name: &str) -> String {
+    format!("{name}@{MUC_DOMAIN}")
+}
+
+/// How to start one `join`.
+#[derive(Debug, Clone)]
+pub struct JoinSpec {
+    /// Account name (also the nick), e.g. `alice`.
+    pub user: String,
+    /// The room JID.
+    pub room: String,
+    /// Extra flags (`--master`, `--topology mesh`, `--transport xmpp`...).
+    pub flags: Vec<String>,
+}
+
+/// A running `join` with its directories and its tap's namespace.
+#[derive(Debug)]
+pub struct Member {
+    /// The process.
+    pub child: Child,
+    /// The account name.
+    pub user: String,
+    /// Its switch's control directory.
+    pub ctl: PathBuf,
+    /// Its state directory (kept across restarts).
+    pub state: PathBuf,
+    /// Its tap's name.
+    pub tap: String,
+}
+
+impl Member {
+    /// Creates the account (password `pw-USER`) and starts `join` for it, with directories
+    /// under `dir` and output logged there.
+    pub fn start(prosody: &Prosody, dir: &Path, spec: &JoinSpec) -> Member {
+        let password = format!("pw-{}", spec.user);
+        prosody.add_account(&spec.user, &password);
+        let state = dir.join(format!("{}-state", spec.user));
+        let tap = unique_tap_name(&spec.user);
+        Member::launch(prosody, dir, spec, &password, state, tap)
+    }
+
+    /// Starts `join` again with the same account, state directory and tap name (after the
+    /// previous process was killed).
+    pub fn restart(&mut self, prosody: &Prosody, dir: &Path, spec: &JoinSpec) {
+        let password = format!("pw-{}", spec.user);
+        let fresh = Member::launch(
+            prosody,
+            dir,
+            spec,
+            &password,
+            self.state.clone(),
+            self.tap.clone(),
+        );
+        *self = fresh;
+    }
+
+    fn launch(
+        prosody: &Prosody,
+        dir: &Path,
+        spec: &JoinSpec,
+        password: &str,
+        state: PathBuf,
+        tap: String,
+    ) -> Member {
+        let pw = password_file(dir, &spec.user, password);
+        let ctl = dir.join(format!("{}-ctl", spec.user));
+        let mut cmd = Command::new(f2f_bin());
+        cmd.arg("join")
+            .arg(&spec.room)
+            .args(["--jid", &format!("{}@{DOMAIN}", spec.user)])
+            .arg("--password-file")
+            .arg(&pw)
+            .args(["--server", &prosody.addr().to_string()])
+            .arg("-s")
+            .arg(&ctl)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--tap", &tap])
+            .args(&spec.flags);
+        cmd.env("RUST_LOG", "info");
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let child = Child::spawn(
+            &format!("join-{}-{n}", spec.user),
+            cmd,
+            dir,
+            Spawn::default(),
+        );
+        Member {
+            child,
+            user: spec.user.clone(),
+            ctl,
+            state,
+            tap,
+        }
+    }
+
+    /// Waits for the tap (made when the grant arrives, then given the granted MAC, then
+    /// attached: the log says so) and moves it into `ns`, up, without an address; returns its
+    /// MAC. Panics with the process's log if it does not appear.
+    pub fn tap_into(&mut self, ns: &Netns) -> String {
+        let tap = self.tap.clone();
+        let attached = "tap attached";
+        let named = format!("tap={tap}");
+        let appeared = wait_until(GRANT_DEADLINE, || {
+            let log = self.child.stderr();
+            log.lines()
+                .any(|l| l.contains(attached) && l.contains(&named))
+                || !self.child.is_running()
+        });
+        assert!(
+            appeared && self.child.is_running(),
+            "{}: no tap {tap} (no grant?): {}",
+            self.user,
+            self.child.stderr()
+        );
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{tap}/address"))
+            .expect("read tap MAC")
+            .trim()
+            .to_string();
+        run_ok(Command::new(system_tool("ip")).args(["link", "set", &tap, "netns", ns.name()]));
+        run_ok(ns.ip().args(["link", "set", &tap, "up"]));
+        mac
+    }
+
+    /// Runs udhcpc on the tap in `ns` (up to `tries` DISCOVERs a second apart); returns the
+    /// leased address.
+    pub fn lease(&self, ns: &Netns, tmp: &Path, tries: u32) -> Ipv4Addr {
+        let run = udhcpc(ns, &self.tap, tmp, tries);
+        run.ip
+            .or_else(|| addr_of(ns, &self.tap))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no DHCP lease: {}\n--- join log:\n{}",
+                    self.user,
+                    run.output,
+                    self.child.stderr()
+                )
+            })
+    }
+
+    /// `f2f-overlay status --json` of its switch.
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(f2f_bin())
+            .arg("status")
+            .arg("-s")
+            .arg(&self.ctl)
+            .arg("--json")
+            .output()
+            .expect("run status");
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// Whether the log has a line containing `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.child.stderr().contains(text) || self.child.stdout().contains(text)
+    }
+}
