@@ -6,7 +6,8 @@ Subcommands:
                              vde_switch-style management socket; prints JSON (or null).
   console SOCK CMD           send one console command, print the raw reply.
   record-tcp OUT.jsonl ...   turn one iperf3 -J result plus the CPU/counter snapshots taken
-                             by the shell into one JSON line appended to OUT.jsonl.
+                             by the shell into one JSON line appended to OUT.jsonl
+                             (--udp-len N: a UDP run of N-byte datagrams, measure "udp").
   report RESULTS.jsonl ...   per-run table, medians per system, ratios; optionally
                              writes/replaces a section of BENCHMARKS.md.
 
@@ -77,7 +78,7 @@ def counters(sock_path):
 
 def record_tcp(a):
     rec = {
-        "measure": "tcp",
+        "measure": "udp" if a.udp_len else "tcp",
         "system": a.system,
         "round": a.round,
         "order": a.order,
@@ -114,6 +115,16 @@ def record_tcp(a):
         rec["min_interval_gbps"] = min(ivals) if ivals else None
         # a stall: a 1-s interval under 10 % of the run's mean throughput
         rec["stall_intervals"] = sum(1 for x in ivals if x < 0.1 * rec["gbps"])
+        if a.udp_len:
+            # datagrams the server received (sum_received.packets counts the sent ones)
+            frames = got / a.udp_len
+            rec["frames"] = frames
+            rec["fps"] = frames / end["sum_received"]["seconds"]
+            sent = end.get("sum_sent", {})
+            rec["sent_fps"] = sent.get("bytes", 0) / a.udp_len / max(sent.get("seconds", 0), 1e-9)
+            if sw_cpu is not None and frames > 0:
+                # end to end: switch CPU per datagram that reached the receiver
+                rec["cpu_us_per_delivered"] = sw_cpu * 1e6 / frames
         gb = got / 1e9
         if gb > 0:
             rec["cpu_s_per_gb"] = None if sw_cpu is None else sw_cpu / gb
@@ -602,6 +613,7 @@ def main():
     r.add_argument("--switch-alive", type=int, default=1)
     r.add_argument("--error", default="")
     r.add_argument("--switch-log")
+    r.add_argument("--udp-len", type=int, help="UDP run: datagram payload bytes")
     q = sub.add_parser("record-profile")
     q.add_argument("out")
     q.add_argument("--system", required=True)

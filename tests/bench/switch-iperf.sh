@@ -12,12 +12,21 @@
 #       ours            $OURS_CMD -s DIR, two vde_plug2tap ports
 #       bridge          Linux bridge in a namespace, two veth pairs        (reference)
 #       vde_switch_tap  vde_switch -t TAP -t TAP, taps moved into the namespaces
-#       ours_tap        $OURS_CMD --tap TAP --tap TAP, same
+#       ours_tap        $OURS_CMD --tap TAP --tap TAP, same (taps with offloads: TSO segments
+#                       cross the switch whole)
+#       ours_tap_plain  $OURS_CMD --no-tap-offloads --tap TAP --tap TAP (A/B of the offloads)
+#       ours_base, ours_alt   $BASE_CMD, $ALT_CMD instead of $OURS_CMD (A/B of two builds)
 #       ours_link       two of ours, one tap each, joined by a link on loopback (--listen /
 #                       --connect, fresh key): tap -> switch -> link -> switch -> tap (issue 6;
 #                       switch CPU is both switches' together)
 #   MEASURES="tcp"        what to measure per run (see the measure_* functions):
 #       tcp             throughput, switch CPU per GB (issue 3's figures)
+#       udp             small-frame rate: iperf3 -u -l UDP_LEN(64) -b 0, frames per second
+#                       received, switch CPU per frame
+#       latency         ping -i 0.01 (PING_COUNT=500) at no other load: RTT p50/p99
+#       callgrind       the switch under valgrind --tool=callgrind, UDP 64-byte frames at
+#                       CALLGRIND_RATE (iperf3 -b, default 1M): user-space instructions per
+#                       frame (load-independent); measured in round 1 only (ONCE_MEASURES)
 #       profile         syscalls per forwarded frame (strace -c) and perf cpu-clock hot spots
 #                       of the switch process under the same load (PROFILE_SECONDS=5 each)
 #   F2F_BIN=target/release/f2f-overlay   our binary
@@ -31,6 +40,9 @@
 #   SECTION_TITLE=...     write under this heading instead of the measure's own (e.g. for an
 #                         A/A check of the harness: OURS_CMD=/usr/bin/vde_switch)
 #   OUT_DIR=mktemp        raw results (iperf3 JSON, logs, results.jsonl) are kept there
+#   REPORT=per-measure    "per-measure": one section per measure (issues 3, 4); "suite": one
+#                         section with every measure, ratios and PNG plots (issue 10, run.sh)
+#   PLOT_DIR=docs/bench   where the suite report writes its PNGs
 #
 # Adding a system: write system_NAME_start (it must set NS_A NS_B IF_A IF_B, SW_PID (or empty
 # when the switch is in the kernel) and PLUG_PIDS, and register every PID with track_pid and
@@ -61,7 +73,15 @@ declare -A MEASURE_TITLE=(
     [tcp]="Switch throughput: vde_plug2tap harness (issue 3)"
     [profile]="Switch profile: syscalls per frame and CPU hot spots (vde_plug2tap harness)"
 )
+ONCE_MEASURES=${ONCE_MEASURES:-callgrind}  # deterministic enough: round 1 only
+REPORT=${REPORT:-per-measure}
+PLOT_DIR=${PLOT_DIR:-$REPO/docs/bench}
+UDP_LEN=${UDP_LEN:-64}
+PING_COUNT=${PING_COUNT:-500}
+CALLGRIND_RATE=${CALLGRIND_RATE:-1M}
+SW_WRAP=()                 # prefix of the switch's command line (valgrind for callgrind)
 PY=(python3 "$HERE/bench.py")
+SUITE=(python3 "$HERE/suite.py")
 
 log() { echo "[$(date +%T)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -175,12 +195,12 @@ start_switch_proc() { # NAME CMD...: start a switch with stdin held open (vde_sw
     mkfifo "$RUN_DIR/$name.stdin"
     sleep infinity >"$RUN_DIR/$name.stdin" &
     track_pid $!
-    "$@" <"$RUN_DIR/$name.stdin" >"$RUN_DIR/$name.log" 2>&1 &
+    "${SW_WRAP[@]}" "$@" <"$RUN_DIR/$name.stdin" >"$RUN_DIR/$name.log" 2>&1 &
     SW_PID=$! SW_LOG=$RUN_DIR/$name.log
     track_pid "$SW_PID"
     local t0=$SECONDS
     until [ -S "$dir/ctl" ]; do
-        if ! alive "$SW_PID" || ((SECONDS - t0 >= 10)); then
+        if ! alive "$SW_PID" || ((SECONDS - t0 >= 30)); then
             log "$name did not create $dir/ctl; its output:"
             cat "$RUN_DIR/$name.log" >&2
             return 1
@@ -222,11 +242,18 @@ system_vde_switch_describe() { echo "\`$VDE_SWITCH -s DIR -M SOCK\` ($("$VDE_SWI
 system_ours_start() {
     two_endpoint_namespaces
     # shellcheck disable=SC2086  # OURS_CMD is a command line
-    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
+    start_switch_proc ours ${OURS_CMD_USED:-$OURS_CMD} -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt"
     attach_plug2tap "$NS_A"
     attach_plug2tap "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
+# A/B of two builds: ours_base and ours_alt run $BASE_CMD and $ALT_CMD (e.g. an older
+# binary's "PATH switch") on the same harness as ours.
+system_ours_base_start() { OURS_CMD_USED=${BASE_CMD:?set BASE_CMD for ours_base} system_ours_start; }
+system_ours_base_describe() { echo "\`$BASE_CMD -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+system_ours_alt_start() { OURS_CMD_USED=${ALT_CMD:?set ALT_CMD for ours_alt} system_ours_start; }
+system_ours_alt_describe() { echo "\`$ALT_CMD -s DIR -M SOCK\`, ports: two \`vde_plug2tap -s DIR tap0\`"; }
+
 system_ours_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK\`${OURS_ID:+ ($OURS_ID)}, ports: two \`vde_plug2tap -s DIR tap0\`"; }
 
 system_bridge_start() { # reference: the kernel's bridge, no process to charge CPU to
@@ -257,11 +284,16 @@ system_ours_tap_start() {
     two_endpoint_namespaces
     HOST_LINKS+=("${TAG}a" "${TAG}b")
     # shellcheck disable=SC2086
-    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" --tap "${TAG}a" --tap "${TAG}b"
+    start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" ${OURS_TAP_EXTRA:-} --tap "${TAG}a" --tap "${TAG}b"
     move_host_tap "${TAG}a" "$NS_A"
     move_host_tap "${TAG}b" "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
+system_ours_tap_plain_start() { # ours_tap without virtio-net headers and offloads (A/B)
+    OURS_TAP_EXTRA=--no-tap-offloads system_ours_tap_start
+}
+system_ours_tap_plain_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --no-tap-offloads --tap TAPA --tap TAPB\`, taps moved into the namespaces (every frame crosses as an ordinary one)"; }
+
 system_ours_tap_describe() { echo "\`$OURS_SHOWN -s DIR -M SOCK --tap TAPA --tap TAPB\`, taps moved into the namespaces"; }
 
 system_ours_link_start() {
@@ -353,10 +385,14 @@ iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets
     ((rc == 0)) || CLI_ERR="iperf3 client exit status $rc"
 }
 
-measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RUN
-    local sys=$1 round=$2 order=$3 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1 ping_ms
-    # latency first, on the idle path: 50 pings 20 ms apart, the average round trip
-    ping_ms=$(ip netns exec "$NS_B" ping -n -q -c 50 -i 0.02 "$ADDR_A" | awk -F/ '/^rtt/ {print $5}')
+measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A for
+    # SECONDS_PER_RUN with the switch's CPU and counters read around it; KIND is tcp or udp
+    local kind=$1 sys=$2 round=$3 order=$4 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1 ping_ms=''
+    shift 4
+    if [ "$kind" = tcp ]; then
+        # latency first, on the idle path: 50 pings 20 ms apart, the average round trip
+        ping_ms=$(ip netns exec "$NS_B" ping -n -q -c 50 -i 0.02 "$ADDR_A" | awk -F/ '/^rtt/ {print $5}')
+    fi
     iperf_server_start
     load1=$(cut -d' ' -f1 /proc/loadavg)
     c0=$(switch_counters)
@@ -365,7 +401,7 @@ measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RU
     cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
     us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
-    iperf_client_start "$SECONDS_PER_RUN"
+    iperf_client_start "$SECONDS_PER_RUN" "$@"
     iperf_client_wait "$SECONDS_PER_RUN"
     err=$CLI_ERR
     sw1=$([ -n "$SW_PID" ] && cpu_ticks "$SW_PID" "${EXTRA_SW_PIDS[@]}" || echo '')
@@ -382,10 +418,44 @@ measure_tcp() { # SYSTEM ROUND ORDER: iperf3 TCP NS_B -> NS_A for SECONDS_PER_RU
         --counters-before "$c0" --counters-after "$c1" --links-before "$ld0" --links-after "$ld1"
         --load1 "$load1" --first-ping-ms "$FIRST_PING_MS" --switch-alive "$alive_flag" --error "$err"
         --ping-ms "${ping_ms:-}")
+    [ "$kind" = tcp ] || args+=(--udp-len "$UDP_LEN")
     [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
         --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
     ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
     "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2
+}
+
+measure_tcp() { measure_load tcp "$@"; }
+
+measure_udp() { # SYSTEM ROUND ORDER: as many UDP_LEN-byte datagrams as the sender can make
+    measure_load udp "$@" -u -l "$UDP_LEN" -b 0
+}
+
+measure_latency() { # SYSTEM ROUND ORDER: PING_COUNT pings 10 ms apart, no other traffic
+    local load1
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    ip netns exec "$NS_B" ping -n -i 0.01 -W 1 -c "$PING_COUNT" "$ADDR_A" >"$RUN_DIR/ping.txt" 2>&1 || true
+    "${SUITE[@]}" record-latency "$RESULTS" --system "$1" --round "$2" --order "$3" \
+        --ping "$RUN_DIR/ping.txt" --count "$PING_COUNT" --load1 "$load1" >&2
+}
+
+measure_callgrind() { # SYSTEM ROUND ORDER: user-space instructions per frame of the switch
+    # (started under callgrind by run_one): counters zeroed, UDP_LEN-byte frames at
+    # CALLGRIND_RATE for SECONDS_PER_RUN, counters dumped; frames from the switch's counters
+    local sys=$1 c0 c1 err
+    [ -n "$SW_PID" ] || { log "$sys: no switch process to count"; return 0; }
+    iperf_server_start
+    callgrind_control -z "$SW_PID" >/dev/null
+    c0=$(switch_counters)
+    iperf_client_start "$SECONDS_PER_RUN" -u -l "$UDP_LEN" -b "$CALLGRIND_RATE"
+    iperf_client_wait "$SECONDS_PER_RUN"
+    err=$CLI_ERR
+    c1=$(switch_counters)
+    callgrind_control -d "$SW_PID" >/dev/null
+    stop_pid "$SRV_PID"
+    "${SUITE[@]}" record-callgrind "$RESULTS" --system "$sys" --round "$2" --order "$3" \
+        --dumps "$RUN_DIR"/callgrind.out.* --counters-before "$c0" --counters-after "$c1" \
+        --rate "$CALLGRIND_RATE" --error "$err" >&2
 }
 
 measure_profile() { # SYSTEM ROUND ORDER: where the switch spends its CPU under iperf3 TCP load:
@@ -436,12 +506,13 @@ failed_run() { # SYSTEM ROUND ORDER MEASURE REASON: record a run that could not 
 for t in "$VDE_PLUG2TAP" iperf3 ip python3 ss; do
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
+case " $MEASURES " in *" callgrind "*) command -v callgrind_control >/dev/null || die "missing tool: valgrind" ;; esac
 read -r -a SYS <<<"$SYSTEMS"
 read -r -a MEAS <<<"$MEASURES"
 for s in "${SYS[@]}"; do declare -F "system_${s}_start" >/dev/null || die "unknown system: $s"; done
 for m in "${MEAS[@]}"; do declare -F "measure_$m" >/dev/null || die "unknown measure: $m"; done
 case " ${SYS[*]} " in
-*" ours "* | *" ours_tap "* | *" ours_link "*)
+*" ours "* | *" ours_tap "* | *" ours_tap_plain "* | *" ours_link "*)
     read -r ours_exe _ <<<"$OURS_CMD"
     [ -x "$ours_exe" ] ||
         die "$ours_exe not found: cargo build --release -p f2f-overlay (or set F2F_BIN / OURS_CMD)"
@@ -464,6 +535,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for ((k = 0; k < n; k++)); do
         sys=${SYS[$(((k + round - 1) % n))]}   # rotate: every system leads one round in turn
         for m in "${MEAS[@]}"; do
+            case " $ONCE_MEASURES " in *" $m "*) ((round == 1)) || continue ;; esac
+            SW_WRAP=()
+            [ "$m" != callgrind ] ||
+                SW_WRAP=(valgrind --tool=callgrind -q "--callgrind-out-file=$OUT_DIR/r$round-$sys-$m/callgrind.out")
             RUN_ID=r$round-$sys-$m
             RUN_DIR=$OUT_DIR/$RUN_ID
             mkdir -p "$RUN_DIR"
@@ -511,13 +586,21 @@ case " ${SYS[*]} " in
 *) default_ours=ours ;;
 esac
 OURS_SYSTEM=${OURS_SYSTEM:-$default_ours}
-for m in "${MEAS[@]}"; do
+if [ "$REPORT" = suite ]; then
     md=()
-    [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
-    "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
+    [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD" --plot-dir "$PLOT_DIR")
+    "${SUITE[@]}" report "$RESULTS" --title "${SECTION_TITLE:-Benchmark suite (issue 10)}" \
         --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
-        --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" --baseline "${BASELINE:-vde_switch}" \
-        "${aa[@]}" "${md[@]}"
-done
+        --command "${SUITE_COMMAND:-$cmd}" --notes "$notes" --ours "$OURS_SYSTEM" "${md[@]}"
+else
+    for m in "${MEAS[@]}"; do
+        md=()
+        [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
+        "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
+            --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
+            --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" --baseline "${BASELINE:-vde_switch}" \
+            "${aa[@]}" "${md[@]}"
+    done
+fi
 [ "$WRITE_MD" = 1 ] && log "wrote the section(s) in $BENCH_MD"
 log "raw results in $OUT_DIR"

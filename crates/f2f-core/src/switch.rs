@@ -70,6 +70,9 @@ pub const DEFAULT_NUMPORTS: usize = 32;
 pub const DEFAULT_MAX_FRAME: usize = 1518;
 /// Largest `--max-frame` accepted.
 pub const MAX_FRAME_LIMIT: usize = 65535;
+/// Longest offloaded super-frame: a 64 KiB IP packet behind an Ethernet
+/// header and two VLAN tags.
+pub const MAX_SUPER_FRAME: usize = 65535 + 14 + 8;
 
 /// Static configuration of a switch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -594,11 +597,37 @@ impl<S: BuildHasher + Clone> Switch<S> {
         frame: &[u8],
         out: &mut Vec<Egress>,
     ) -> Forward {
+        let limit = self.config.max_frame;
+        self.decide_within(now, ingress, frame, limit, out)
+    }
+
+    /// [`Switch::decide`] for an offloaded super-frame from a tap with
+    /// virtio-net headers (see [`crate::wire::offload`]): it may be longer
+    /// than `max_frame` (up to [`MAX_SUPER_FRAME`]) since it stands for
+    /// several ordinary frames.
+    pub fn decide_offloaded(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        frame: &[u8],
+        out: &mut Vec<Egress>,
+    ) -> Forward {
+        self.decide_within(now, ingress, frame, MAX_SUPER_FRAME, out)
+    }
+
+    fn decide_within(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        frame: &[u8],
+        limit: usize,
+        out: &mut Vec<Egress>,
+    ) -> Forward {
         out.clear();
         if self.stp_stale {
             self.sync_stp(now);
         }
-        let verdict = self.classify(now, ingress, frame, out);
+        let verdict = self.classify(now, ingress, frame, limit, out);
         if verdict == Forward::Consumed {
             self.apply_stp_events();
         }
@@ -783,6 +812,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
         now: Instant,
         ingress: PortId,
         frame: &[u8],
+        limit: usize,
         out: &mut Vec<Egress>,
     ) -> Forward {
         if !self.is_active(ingress) {
@@ -791,7 +821,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if frame.len() < ETH_HEADER_LEN {
             return Forward::Drop(DropReason::Runt);
         }
-        if frame.len() > self.config.max_frame {
+        if frame.len() > limit {
             return Forward::Drop(DropReason::Oversize);
         }
         if self.config.hub {

@@ -328,6 +328,12 @@ pub struct SwitchArgs {
     /// (repeatable).
     #[arg(short = 't', long = "tap", value_name = "TAP")]
     pub tap: Vec<String>,
+
+    /// Open taps without virtio-net headers and offloads: every frame
+    /// crosses the switch as an ordinary one (by default the host's TCP
+    /// hands taps segments of up to 64 KiB that cross whole)
+    #[arg(long = "no-tap-offloads")]
+    pub no_tap_offloads: bool,
     /// Listen on this unix stream socket for qemu `-netdev stream` (4-byte
     /// big-endian length framing); each connection is a port.
     #[arg(long = "stream-listen", value_name = "PATH")]

@@ -29,16 +29,18 @@
 
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
 
 use f2f_core::switch::{append_rewritten, Egress, PortId, Rewrite, Switch};
 use f2f_core::time::Instant;
+use f2f_core::wire::offload::{self, VnetHdr};
 use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
-use tokio::io::Interest;
-use tokio::net::UnixDatagram;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::sync::Notify;
 
 use crate::capture::Captures;
@@ -69,24 +71,50 @@ pub trait FrameSink: Send + Sync + std::fmt::Debug {
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
         frames.iter().filter(|f| self.try_send(f).is_ok()).count()
     }
+
+    /// Hand over an offloaded frame with its virtio-net header as it is, if
+    /// the endpoint takes such frames (a tap with offloads); `None` if not,
+    /// and the datapath finishes the frame into ordinary ones instead.
+    fn try_send_offloaded(&self, _hdr: &VnetHdr, _frame: &[u8]) -> Option<io::Result<()>> {
+        None
+    }
+
+    /// Wait up to `timeout` until the endpoint can take more; false if it
+    /// cannot tell or did not become ready. Only the burst of segments cut
+    /// from one offloaded frame waits (see [`SEGMENT_WAIT`]).
+    fn wait_writable(&self, _timeout: PollTimeout) -> bool {
+        false
+    }
 }
 
+/// How long in all the segments of one offloaded frame may wait for a full
+/// destination (a VDE client's socket queue holds a few datagrams only,
+/// `net.unix.max_dgram_qlen`, while one super-segment makes up to 45): the
+/// tap's receive thread waits instead of dropping the tail of every burst.
+const SEGMENT_WAIT: Duration = Duration::from_millis(5);
+
+/// A VDE endpoint's data socket (connected, non-blocking).
 impl FrameSink for UnixDatagram {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        UnixDatagram::try_send(self, frame).map(drop)
+        UnixDatagram::send(self, frame).map(drop)
     }
 
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
         let mut sent = 0;
         while let Some(rest) = frames.get(sent..).filter(|r| !r.is_empty()) {
-            match self.try_io(Interest::WRITABLE, || {
-                mmsg::send_batch(self.as_raw_fd(), rest)
-            }) {
-                Ok(0) | Err(_) => break,
+            match mmsg::send_batch(self.as_raw_fd(), rest) {
+                Ok(0) => break,
                 Ok(n) => sent += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
         sent
+    }
+
+    fn wait_writable(&self, timeout: PollTimeout) -> bool {
+        let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLOUT)];
+        matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
     }
 }
 
@@ -115,6 +143,8 @@ struct Pending {
     /// Order of decision, to keep frames in order per destination.
     seq: usize,
     bytes: Bytes,
+    /// What is left to do to the bytes (plain for ordinary frames).
+    offload: VnetHdr,
 }
 
 /// Buffers a receive loop reuses for every batch (no per-frame allocation).
@@ -124,6 +154,9 @@ pub struct Scratch {
     copies: Vec<u8>,
     pending: Vec<Pending>,
     dropped: Vec<(PortId, usize)>,
+    /// Offloaded frames finished for a port without offloads, and their ends.
+    finished: Vec<u8>,
+    finished_ends: Vec<usize>,
 }
 
 /// Shared state of the running switch.
@@ -293,12 +326,28 @@ impl Datapath {
 
     /// Forward frames received on `ingress`, in order.
     pub fn forward_batch(&self, ingress: PortId, frames: &[&[u8]], scratch: &mut Scratch) {
+        self.forward_offloaded(ingress, frames, &[], scratch);
+    }
+
+    /// Forward frames received on `ingress`, in order, each with its
+    /// virtio-net header (`hdrs[i]` for `frames[i]`; missing ones are plain):
+    /// offloaded ones go to ports that take offloads as they are, and are
+    /// finished (checksummed, segmented) for the others.
+    pub fn forward_offloaded(
+        &self,
+        ingress: PortId,
+        frames: &[&[u8]],
+        hdrs: &[VnetHdr],
+        scratch: &mut Scratch,
+    ) {
         let now = self.now();
         let Scratch {
             egress,
             copies,
             pending,
             dropped,
+            finished,
+            finished_ends,
         } = scratch;
         pending.clear();
         copies.clear();
@@ -309,8 +358,19 @@ impl Datapath {
                 if capturing {
                     self.captures.offer(ingress, Direction::In, frame);
                 }
-                sw.decide(now, ingress, frame, egress);
+                let hdr = hdrs.get(i).copied().unwrap_or_default();
+                if hdr.is_plain() {
+                    sw.decide(now, ingress, frame, egress);
+                } else {
+                    sw.decide_offloaded(now, ingress, frame, egress);
+                }
                 for e in egress.iter() {
+                    let offload = match e.rewrite {
+                        _ if hdr.is_plain() => hdr,
+                        Rewrite::AsIs => hdr,
+                        Rewrite::AddTag(_) => hdr.shifted(4),
+                        Rewrite::StripTag => hdr.shifted(-4),
+                    };
                     let bytes = if e.rewrite == Rewrite::AsIs {
                         Bytes::Input(i)
                     } else {
@@ -332,6 +392,7 @@ impl Datapath {
                         port: e.port,
                         seq: pending.len(),
                         bytes,
+                        offload,
                     });
                 }
             }
@@ -347,6 +408,7 @@ impl Datapath {
                         start,
                         end: copies.len(),
                     },
+                    offload: VnetHdr::default(),
                 });
             }
         }
@@ -372,10 +434,15 @@ impl Datapath {
                         };
                     }
                     let batch = slots.get(..chunk.len()).unwrap_or(&[]);
+                    let plain = chunk.iter().all(|p| p.offload.is_plain());
                     for sink in list {
-                        let sent = sink.socket.try_send_batch(batch);
-                        if sent < batch.len() {
-                            dropped.push((port, batch.len() - sent));
+                        let lost = if plain {
+                            batch.len() - sink.socket.try_send_batch(batch)
+                        } else {
+                            send_offloaded(&*sink.socket, batch, chunk, finished, finished_ends)
+                        };
+                        if lost > 0 {
+                            dropped.push((port, lost));
                         }
                     }
                 }
@@ -390,4 +457,55 @@ impl Datapath {
             }
         }
     }
+}
+
+/// Send a chunk that holds offloaded frames to one sink, in order: plain
+/// frames as they are, offloaded ones with their header if the sink takes
+/// them, else finished into ordinary frames. Returns the frames lost (one
+/// per offloaded frame of which any part could not be sent or finished).
+fn send_offloaded(
+    sink: &dyn FrameSink,
+    batch: &[&[u8]],
+    chunk: &[Pending],
+    finished: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> usize {
+    let mut lost = 0;
+    for (frame, p) in batch.iter().zip(chunk) {
+        if p.offload.is_plain() {
+            lost += usize::from(sink.try_send(frame).is_err());
+            continue;
+        }
+        if let Some(sent) = sink.try_send_offloaded(&p.offload, frame) {
+            lost += usize::from(sent.is_err());
+            continue;
+        }
+        finished.clear();
+        ends.clear();
+        if offload::finish(&p.offload, frame, finished, ends).is_err() {
+            lost += 1;
+            continue;
+        }
+        let mut segs: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut all_sent = true;
+        let mut start = 0;
+        let deadline = std::time::Instant::now() + SEGMENT_WAIT;
+        for group in ends.chunks(BATCH) {
+            for (seg, &end) in segs.iter_mut().zip(group) {
+                *seg = finished.get(start..end).unwrap_or(&[]);
+                start = end;
+            }
+            let mut rest = segs.get(..group.len()).unwrap_or(&[]);
+            while all_sent && !rest.is_empty() {
+                rest = rest.get(sink.try_send_batch(rest)..).unwrap_or(&[]);
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+                if !rest.is_empty() && (left.is_zero() || !sink.wait_writable(wait)) {
+                    all_sent = false;
+                }
+            }
+        }
+        lost += usize::from(!all_sent);
+    }
+    lost
 }

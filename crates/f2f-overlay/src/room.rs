@@ -257,7 +257,7 @@ impl RoomDriver {
 
 /// Create tap `name` with `mac` and attach it to the switch.
 fn make_tap(datapath: &Arc<Datapath>, name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
-    let tap = OpenTap::open(name)?;
+    let tap = OpenTap::open(name, true)?;
     crate::sys::tap::set_mac(tap.name(), mac)?;
     tap.attach(datapath)?;
     Ok(())

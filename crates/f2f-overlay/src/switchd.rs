@@ -175,7 +175,9 @@ pub fn prepare(args: &SwitchArgs) -> Result<Prepared> {
     let taps = args
         .tap
         .iter()
-        .map(|name| OpenTap::open(name).with_context(|| format!("-t/--tap {name}")))
+        .map(|name| {
+            OpenTap::open(name, !args.no_tap_offloads).with_context(|| format!("-t/--tap {name}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     if !dir.is_dir() {
         std::fs::create_dir(&dir)

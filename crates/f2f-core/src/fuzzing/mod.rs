@@ -30,7 +30,7 @@ pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};
 pub use self::vm::image_toml;
-pub use self::wire::{capture_stream, stream_decode, vde_request, xmpp_frames};
+pub use self::wire::{capture_stream, offloaded_frame, stream_decode, vde_request, xmpp_frames};
 
 /// xorshift64*: deterministic bytes without a dependency, for unit tests that
 /// replay pseudo-random runs through the entry points.

@@ -29,10 +29,14 @@
 //! - [`xmpp`]: frames as base64 elements in XMPP stanzas, and how many go
 //!   into one stanza (spec/xmpp-transport.md §5).
 //!
+//! - [`offload`]: the virtio-net header of taps with offloads, and finishing
+//!   an offloaded frame (checksum, TCP segmentation) for ports without them.
+//!
 //! Data-socket datagrams need no format of their own: one datagram is one
 //! Ethernet frame, with no header (§3.2).
 
 pub mod bpdu;
+pub mod offload;
 pub mod stream;
 pub mod vde;
 pub mod xmpp;

@@ -10,7 +10,7 @@
 //!
 //! Receive: one thread per tap waits for readability and reads up to
 //! [`BATCH`] frames (one `read` each: a tap returns exactly one frame per
-//! read), then hands them to [`Datapath::forward_batch`] together. A thread,
+//! read), then hands them to [`Datapath::forward_offloaded`] together. A thread,
 //! not a task on the switch's single-threaded runtime: writing a frame into a
 //! tap runs the receiving host's network stack in the writer's system call,
 //! so with one thread the two directions of a TCP flow (data one way, ACKs
@@ -21,12 +21,20 @@
 //! counts it. A tap deleted from under us (`ip link del`) ends the task and
 //! frees the port. The interface is not persistent: it disappears when the
 //! switch exits.
+//!
+//! Offloads: taps are opened with virtio-net headers and checksum/TSO
+//! offloads (see `f2f_core::wire::offload`), so the host's TCP hands over
+//! super-segments of up to 64 KiB that cross the switch whole: one read, one
+//! decision and one write instead of some 45 of each. Another tap takes them
+//! with their header as they are; any other port gets them finished (checksum
+//! completed, segments cut) by the datapath.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
+use f2f_core::wire::offload::{VnetHdr, VNET_HDR_LEN};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tracing::{info, warn};
@@ -36,9 +44,10 @@ use crate::sys::tap::{open_tap, TapError};
 
 /// Frames read per readiness and forwarded together (the datapath's batch).
 const BATCH: usize = crate::sys::mmsg::BATCH;
-/// One read slot: one more than the largest frame the switch could accept, so
-/// that a longer one reaches the core and is counted as oversize.
-const SLOT: usize = f2f_core::switch::MAX_FRAME_LIMIT + 1;
+/// One read slot: the virtio-net header, then one more than the largest
+/// super-frame the switch could accept, so that a longer one reaches the core
+/// and is counted as oversize.
+const SLOT: usize = VNET_HDR_LEN + f2f_core::switch::MAX_SUPER_FRAME + 1;
 /// `port/print`'s module name for taps, as vde_switch prints it.
 pub const MODULE: &str = "tuntap";
 
@@ -47,13 +56,16 @@ pub const MODULE: &str = "tuntap";
 pub struct OpenTap {
     name: String,
     fd: OwnedFd,
+    /// Opened with virtio-net headers and offloads.
+    offloads: bool,
 }
 
 impl OpenTap {
-    /// Opens (creating if missing) tap `name`.
-    pub fn open(name: &str) -> Result<OpenTap, TapError> {
-        let (fd, name) = open_tap(name)?;
-        Ok(OpenTap { name, fd })
+    /// Opens (creating if missing) tap `name`, with virtio-net headers and
+    /// offloads unless `offloads` is false.
+    pub fn open(name: &str, offloads: bool) -> Result<OpenTap, TapError> {
+        let (fd, name) = open_tap(name, offloads)?;
+        Ok(OpenTap { name, fd, offloads })
     }
 
     /// The interface name.
@@ -67,7 +79,7 @@ impl OpenTap {
         self,
         datapath: &Arc<Datapath>,
     ) -> Result<(PortId, std::thread::JoinHandle<()>), AttachFailed> {
-        let OpenTap { name, fd } = self;
+        let OpenTap { name, fd, offloads } = self;
         let id = u32::try_from(fd.as_raw_fd()).unwrap_or(0);
         let fd = Arc::new(fd);
         let port = datapath
@@ -92,6 +104,7 @@ impl OpenTap {
                 endpoint: id,
                 socket: Arc::new(TapSink {
                     fd: Arc::clone(&fd),
+                    offloads,
                 }),
             },
         );
@@ -101,7 +114,7 @@ impl OpenTap {
         let spawned = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                receive(&dp, port, &name, &fd);
+                receive(&dp, port, &name, &fd, offloads);
                 dp.remove_sink(port, id);
                 dp.lock().detach(port, id);
                 warn!(port, endpoint = id, tap = %name, "tap detached");
@@ -136,16 +149,26 @@ pub enum AttachFailed {
     },
 }
 
-/// Where the switch's frames for a tap go: a direct, non-blocking write.
+/// Where the switch's frames for a tap go: a direct, non-blocking write of
+/// the frame behind its virtio-net header.
 #[derive(Debug)]
 struct TapSink {
     fd: Arc<OwnedFd>,
+    /// The tap takes (and wants) a virtio-net header before each frame.
+    offloads: bool,
 }
 
-impl FrameSink for TapSink {
-    fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+impl TapSink {
+    fn write(&self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<()> {
+        let head = hdr.emit();
+        let with_hdr = [IoSlice::new(&head), IoSlice::new(frame)];
+        let iov = if self.offloads {
+            &with_hdr[..]
+        } else {
+            with_hdr.get(1..).unwrap_or_default()
+        };
         loop {
-            match nix::unistd::write(self.fd.as_fd(), frame) {
+            match nix::sys::uio::writev(self.fd.as_fd(), iov) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
                 Err(errno) => return Err(io::Error::from(errno)),
@@ -154,13 +177,24 @@ impl FrameSink for TapSink {
     }
 }
 
+impl FrameSink for TapSink {
+    fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+        self.write(&VnetHdr::default(), frame)
+    }
+
+    fn try_send_offloaded(&self, hdr: &VnetHdr, frame: &[u8]) -> Option<io::Result<()>> {
+        self.offloads.then(|| self.write(hdr, frame))
+    }
+}
+
 /// Forward the tap's frames until it fails for good: wait for readability
 /// (or an error: a deleted interface reports only `POLLERR`), then read up to
 /// [`BATCH`] frames (one `read` each) into consecutive slots of one buffer and
 /// forward them together, one switch lock for the lot.
-fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &OwnedFd) {
+fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &OwnedFd, offloads: bool) {
     let mut buf = vec![0u8; SLOT * BATCH];
     let mut lens = [0usize; BATCH];
+    let mut hdrs = [VnetHdr::default(); BATCH];
     let mut scratch = Scratch::default();
     loop {
         let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
@@ -189,10 +223,26 @@ fn receive(datapath: &Datapath, port: PortId, name: &str, fd: &OwnedFd) {
         }
         if got > 0 {
             let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
-            for ((frame, slot), len) in frames.iter_mut().zip(buf.chunks(SLOT)).zip(lens) {
-                *frame = slot.get(..len).unwrap_or(&[]);
+            for (((frame, hdr), slot), len) in frames
+                .iter_mut()
+                .zip(hdrs.iter_mut())
+                .zip(buf.chunks(SLOT))
+                .zip(lens)
+            {
+                let read = slot.get(..len).unwrap_or(&[]);
+                (*hdr, *frame) = if offloads {
+                    // A read shorter than the header is an empty frame (a runt).
+                    VnetHdr::parse(read).unwrap_or((VnetHdr::default(), &[]))
+                } else {
+                    (VnetHdr::default(), read)
+                };
             }
-            datapath.forward_batch(port, frames.get(..got).unwrap_or(&[]), &mut scratch);
+            datapath.forward_offloaded(
+                port,
+                frames.get(..got).unwrap_or(&[]),
+                hdrs.get(..got).unwrap_or(&[]),
+                &mut scratch,
+            );
         }
         if let Some(errno) = failed {
             warn!(port, tap = %name, err = %errno, "tap read failed; detaching it");
@@ -217,7 +267,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_names() {
-        let err = OpenTap::open("bad name").unwrap_err();
+        let err = OpenTap::open("bad name", true).unwrap_err();
         assert!(
             err.to_string().contains("not a valid interface name"),
             "{err}"

@@ -3,8 +3,11 @@
 //!
 //! Each accepted control connection becomes one task that reads the request,
 //! attaches the endpoint in the core, creates and announces its data socket
-//! `DIR/NNN.F`, then forwards the endpoint's datagrams until its control
-//! stream closes (the only liveness signal of the protocol, §3.4).
+//! `DIR/NNN.F`, then has a thread of the runtime's blocking pool forward the
+//! endpoint's datagrams (`recvmmsg` batches straight into the datapath, a
+//! `poll` when the socket is empty: no runtime scheduling per frame, and
+//! endpoints forward on every core at once) until its control stream closes
+//! (the only liveness signal of the protocol, §3.4).
 //!
 //! Differences from vde_switch, on purpose: a request that is refused (port
 //! busy, number too high, access denied) gets its connection closed with a log
@@ -15,7 +18,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,17 +27,21 @@ use std::time::Duration;
 
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest};
 use f2f_core::wire::vde::{self, Reply, Request, RequestError, RequestKind};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::unistd::AccessFlags;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::{UnixDatagram, UnixListener, UnixStream};
+use std::os::unix::net::UnixDatagram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::limit::Limit;
 use crate::sys;
-use crate::sys::mmsg::{self, BATCH};
+use crate::sys::mmsg::{RecvBatch, BATCH};
 
 /// How long a client may take to send its request.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,11 +51,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HANDSHAKES: usize = 128;
 /// Most bytes of receive buffer per endpoint (the batch shrinks for jumbo frames).
 const RECV_BUDGET: usize = 256 * 1024;
-/// How many times a busy receive loop looks again (letting other tasks run in
-/// between) before it sleeps in epoll.
-const SPINS: u32 = 8;
-/// Datagrams handled before a receive loop yields to other tasks.
-const YIELD_AFTER: usize = 256;
+/// How many times a busy receive loop looks again (yielding the core in
+/// between) before it sleeps in poll.
+const SPINS: u32 = 4;
 
 /// Ownership and modes applied to the sockets this module creates.
 #[derive(Clone, Debug)]
@@ -219,96 +224,45 @@ impl VdeServer {
         self.detach(port, id, &path);
     }
 
-    /// Forward the endpoint's datagrams until its control stream closes.
+    /// Forward the endpoint's datagrams until its control stream closes (or
+    /// the console closes it): a thread of its own receives and forwards
+    /// (see [`receive`]); this task waits for the end and then stops it.
     async fn pump(
         &self,
         port: PortId,
         id: u32,
         mut ctl: UnixStream,
-        data: &UnixDatagram,
+        data: &Arc<UnixDatagram>,
         close: &Notify,
     ) {
         // One slot per datagram, one byte longer than the largest frame so a
         // longer datagram shows up as oversize; fewer slots for jumbo frames.
         let slot = self.datapath.lock().config().max_frame + 1;
-        let slots = (RECV_BUDGET / slot).clamp(1, BATCH);
-        let mut buf = vec![0u8; slot * slots];
-        let mut lens = [0usize; BATCH];
-        let mut scratch = Scratch::default();
-        // One future for "the endpoint is gone", polled only while the data
-        // socket has nothing to read: the hot loop below never re-creates it.
-        let gone = async {
-            let mut ctl_buf = [0u8; 256];
-            tokio::select! {
-                () = async {
-                    // Nothing more is expected on the control stream; read
-                    // until it closes.
-                    while matches!(ctl.read(&mut ctl_buf).await, Ok(n) if n > 0) {}
-                } => {}
-                () = close.notified() => info!(port, endpoint = id, "endpoint closed by the console"),
+        let (stop_rx, stop_tx) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(err) => {
+                warn!(port, endpoint = id, %err, "cannot create the endpoint's stop pipe");
+                return;
             }
         };
-        tokio::pin!(gone);
-        let lens_for_batch = lens.get_mut(..slots).unwrap_or(&mut []);
-        loop {
-            let mut handled = 0;
-            let mut spins = 0;
-            loop {
-                let got = data.try_io(Interest::READABLE, || {
-                    mmsg::recv_batch(data.as_raw_fd(), &mut buf, slot, lens_for_batch)
-                });
-                match got {
-                    Ok(n) => {
-                        let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
-                        for ((f, chunk), len) in frames
-                            .iter_mut()
-                            .zip(buf.chunks(slot))
-                            .zip(lens_for_batch.iter())
-                            .take(n)
-                        {
-                            *f = chunk.get(..(*len).min(chunk.len())).unwrap_or(&[]);
-                        }
-                        self.datapath.forward_batch(
-                            port,
-                            frames.get(..n).unwrap_or(&[]),
-                            &mut scratch,
-                        );
-                        handled += n;
-                        spins = 0;
-                        if handled >= YIELD_AFTER {
-                            tokio::task::yield_now().await;
-                            handled = 0;
-                        }
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        // Under load the next frame is usually a few
-                        // microseconds away: let the other ports run once
-                        // (the runtime polls for I/O without sleeping) and
-                        // look again before going to sleep in epoll. Sleeping
-                        // and waking per frame costs more than this look.
-                        if handled > 0 && spins < SPINS {
-                            spins += 1;
-                            tokio::task::yield_now().await;
-                            continue;
-                        }
-                        break;
-                    }
-                    Err(err) => {
-                        debug!(port, endpoint = id, %err, "receive error on data socket");
-                        break;
-                    }
-                }
-            }
-            tokio::select! {
-                biased;
-                () = &mut gone => return,
-                r = data.readable() => {
-                    if r.is_err() {
-                        return;
-                    }
-                }
-            }
+        let datapath = Arc::clone(&self.datapath);
+        let sock = Arc::clone(data);
+        let mut receiver = tokio::task::spawn_blocking(move || {
+            receive(&datapath, port, id, &sock, &stop_rx, slot);
+        });
+        let mut ctl_buf = [0u8; 256];
+        tokio::select! {
+            () = async {
+                // Nothing more is expected on the control stream; read until
+                // it closes.
+                while matches!(ctl.read(&mut ctl_buf).await, Ok(n) if n > 0) {}
+            } => {}
+            () = close.notified() => info!(port, endpoint = id, "endpoint closed by the console"),
+            _ = &mut receiver => return,
         }
+        // Closing the pipe's write end wakes the receiver's poll for good.
+        drop(stop_tx);
+        let _ = receiver.await;
     }
 
     /// Attach in the core and create the endpoint's data socket.
@@ -402,14 +356,7 @@ impl VdeServer {
             let _ = std::fs::remove_file(&path);
             return Err(err(&path, e));
         }
-        let std_sock = std::os::unix::net::UnixDatagram::from(fd);
-        match UnixDatagram::from_std(std_sock) {
-            Ok(sock) => Ok((sock, path)),
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                Err(err(&path, e))
-            }
-        }
+        Ok((UnixDatagram::from(fd), path))
     }
 
     fn detach(&self, port: PortId, id: u32, path: &Path) {
@@ -476,6 +423,70 @@ fn error_kind(err: &RequestError) -> &'static str {
         RequestError::TooLong { .. } => "request too long",
         RequestError::PathTooLong { .. } | RequestError::NulInPath { .. } => {
             "bad client socket path"
+        }
+    }
+}
+
+/// An endpoint's receive loop, on a thread of its own (not a task on the
+/// switch's single-threaded runtime): frames from several endpoints are
+/// decided and written on every core at once, and a frame costs no runtime
+/// scheduling, only `recvmmsg` batches until the socket is empty, then one
+/// `poll` that sleeps until the next datagram or until `stop` is closed.
+fn receive(
+    datapath: &Datapath,
+    port: PortId,
+    id: u32,
+    data: &UnixDatagram,
+    stop: &OwnedFd,
+    slot: usize,
+) {
+    let mut batch = RecvBatch::new(slot, RECV_BUDGET / slot);
+    let mut scratch = Scratch::default();
+    // Frames since the last sleep, and looks since the last frame.
+    let (mut handled, mut spins) = (0usize, 0u32);
+    loop {
+        match batch.recv(data.as_raw_fd()) {
+            Ok(n) => {
+                let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+                batch.frames(n, &mut frames);
+                datapath.forward_batch(port, frames.get(..n).unwrap_or(&[]), &mut scratch);
+                handled += n;
+                spins = 0;
+                continue;
+            }
+            // Under load the next frame is usually a few microseconds away
+            // (its sender runs on the other core or right after us): give
+            // the core away once and look again before sleeping in poll,
+            // which costs two context switches per wake-up. One frame per
+            // wake-up is no load: sleep at once.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock && handled > 1 && spins < SPINS => {
+                spins += 1;
+                std::thread::yield_now();
+                continue;
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                (handled, spins) = (0, 0);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                debug!(port, endpoint = id, %err, "receive error on data socket");
+                return;
+            }
+        }
+        let mut fds = [
+            PollFd::new(data.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => {
+                debug!(port, endpoint = id, err = %errno, "poll on data socket failed");
+                return;
+            }
+        }
+        let [_, stopped] = fds;
+        if stopped.any().unwrap_or(true) {
+            return;
         }
     }
 }
