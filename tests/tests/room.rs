@@ -217,6 +217,70 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     }
 }
 
+/// The transport `status --json` shows for the link to `peer`.
+fn link_transport(node: &Node, peer: &str) -> String {
+    let status = node.member.status();
+    let links = status["links"].as_array().expect("links").clone();
+    links
+        .iter()
+        .find(|l| l["peer"] == peer && l["state"] == "up")
+        .and_then(|l| l["transport"].as_str())
+        .unwrap_or_else(|| panic!("{}: no link up to {peer}: {status}", node.member.user))
+        .to_string()
+}
+
+#[test]
+fn star_over_tcp_and_unreachable_endpoint_falls_back_to_xmpp() {
+    require!(prerequisites());
+    let tmp = TempDir::new("room-tcp");
+    let prosody = Prosody::start();
+    let room = room_jid(&format!("tcp{}", std::process::id()));
+    let subnet = format!("10.{}.3.0/24", 100 + std::process::id() % 100);
+    let auto = ["--transport", "auto"];
+    let master = join_and_lease(
+        &prosody,
+        &tmp,
+        spec(
+            "master",
+            &room,
+            &[&["--master", "--subnet", &subnet][..], &auto].concat(),
+        ),
+    );
+    // alice listens where she advertises: the master dials her over TCP.
+    let alice_listen = format!("127.0.0.1:{}", free_port());
+    let alice = join_and_lease(
+        &prosody,
+        &tmp,
+        spec(
+            "alice",
+            &room,
+            &[&["--listen", &alice_listen][..], &auto].concat(),
+        ),
+    );
+    // bob advertises a port nobody listens on: the dial fails and auto falls back to XMPP.
+    let bob_listen = format!("127.0.0.1:{}", free_port());
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let bob = join_and_lease(
+        &prosody,
+        &tmp,
+        spec(
+            "bob",
+            &room,
+            &[
+                &["--listen", &bob_listen, "--advertise", &nobody][..],
+                &auto,
+            ]
+            .concat(),
+        ),
+    );
+    let nodes = vec![master, alice, bob];
+    assert_all_pairs_ping(&nodes, "star over tcp");
+    assert_eq!(link_transport(&nodes[0], "alice"), "tcp");
+    assert_eq!(link_transport(&nodes[1], "master"), "tcp");
+    assert_eq!(link_transport(&nodes[0], "bob"), "xmpp");
+    assert_eq!(link_transport(&nodes[2], "master"), "xmpp");
+}
+
 #[test]
 fn mesh_over_xmpp_leases_pings_and_survives_the_master() {
     require!(prerequisites());

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use f2f_core::link::crypto::public_key;
 use f2f_core::room::{
     Endpoint, LinkInfo, MasterParams, NetworkKey, Room, RoomConfig, Topology, TransportMode,
     DEFAULT_MACS_PER_MEMBER,
@@ -21,11 +22,12 @@ use crate::cli::{JoinArgs, TopologyArg, TransportArg};
 use crate::join_vm::run_beside;
 use crate::ports::xmpp::XmppLinks;
 use crate::room::{load_grants, RoomDriver, VmTrigger};
+use crate::room_tcp::TcpLinks;
 use crate::switchd::{self, Companion, CompanionCtx};
 use crate::vm::VmOptions;
 use crate::xmpp::connect::{preflight, Connector};
 use crate::xmpp::session::{self, SessionConfig};
-use crate::{config, logging, state};
+use crate::{config, keys, logging, state};
 
 /// File of the room's network key in `rooms/ROOM/` (the master's).
 const KEY_FILE: &str = "network.key";
@@ -42,12 +44,6 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         // wrong path is worth refusing before joining the room.
         std::fs::metadata(image)
             .with_context(|| format!("--vm {}: the image cannot be read", image.display()))?;
-    }
-    if args.transport == TransportArg::Tcp || args.switch.listen.is_some() {
-        bail!(
-            "direct TCP links are not available in this build yet: \
-             use --transport xmpp (or auto) without --listen"
-        );
     }
     let jid: BareJid = args
         .jid
@@ -99,11 +95,20 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     } else {
         None
     };
+    // The room's links listen with the granted key, not a --key file.
+    let listen = args.switch.listen.take();
+    let listener = listen.map(switchd::bind_link_listener).transpose()?;
     let advertise = args
         .advertise
-        .as_deref()
-        .map(|a| Endpoint::new(a).map_err(|e| anyhow::anyhow!("--advertise {a}: {e}")))
+        .clone()
+        .or_else(|| {
+            listen
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.to_string())
+        })
+        .map(|a| Endpoint::new(&a).map_err(|e| anyhow::anyhow!("--advertise {a}: {e}")))
         .transpose()?;
+    let node_key = keys::node_key(&state_dir)?;
     let room_config = RoomConfig {
         room: room.to_string(),
         nick: nick.clone(),
@@ -112,7 +117,7 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         master_jid: args.master_jid.clone(),
         link: LinkInfo {
             endpoint: advertise,
-            public_key: None,
+            public_key: Some(keys::encode(&public_key(&node_key))),
             transport: match args.transport {
                 TransportArg::Auto => TransportMode::Auto,
                 TransportArg::Tcp => TransportMode::Tcp,
@@ -166,6 +171,7 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
             nick,
             Arc::clone(&ctx.datapath),
             Arc::clone(&links),
+            TcpLinks::new(ctx.links, listener),
             dir,
             taps,
             trigger,

@@ -26,6 +26,7 @@ mod mgmt;
 mod plug;
 mod ports;
 mod room;
+mod room_tcp;
 mod state;
 mod switchd;
 mod sys;

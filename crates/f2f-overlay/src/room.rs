@@ -5,6 +5,7 @@
 //! and the log lines. It also answers the `room` and `links` sections of
 //! `status`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -20,6 +21,7 @@ use crate::datapath::Datapath;
 use crate::mgmt::StatusExtra;
 use crate::ports::tap::OpenTap;
 use crate::ports::xmpp::XmppLinks;
+use crate::room_tcp::TcpLinks;
 use crate::state;
 use crate::xmpp::muc::RoomPresence;
 use crate::xmpp::session::{Outbound, RoomHandler};
@@ -34,6 +36,8 @@ pub const GRANT_FILE: &str = "grant.json";
 pub struct RoomView {
     room: Mutex<RoomStatus>,
     links: Arc<XmppLinks>,
+    /// The TCP links' peers: node public key → nick.
+    tcp: Mutex<BTreeMap<String, String>>,
 }
 
 impl StatusExtra for RoomView {
@@ -44,6 +48,13 @@ impl StatusExtra for RoomView {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
         );
+        let tcp = self.tcp.lock().unwrap_or_else(PoisonError::into_inner);
+        for link in &mut snapshot.links {
+            if let Some(nick) = link.peer_key.as_ref().and_then(|k| tcp.get(k)) {
+                link.peer.clone_from(nick);
+                link.transport = "tcp".to_string();
+            }
+        }
         for nick in self.links.nicks() {
             if let Some((port, stats)) = self.links.status(&nick) {
                 snapshot.links.push(LinkStatus {
@@ -69,6 +80,7 @@ pub struct RoomDriver {
     nick: String,
     datapath: Arc<Datapath>,
     links: Arc<XmppLinks>,
+    tcp: TcpLinks,
     view: Arc<RoomView>,
     /// `rooms/ROOM/` in the state directory.
     dir: PathBuf,
@@ -101,6 +113,7 @@ impl RoomDriver {
         nick: String,
         datapath: Arc<Datapath>,
         links: Arc<XmppLinks>,
+        tcp: TcpLinks,
         dir: PathBuf,
         taps: Vec<String>,
         vm: Option<VmTrigger>,
@@ -108,12 +121,14 @@ impl RoomDriver {
         let view = Arc::new(RoomView {
             room: Mutex::new(room.status()),
             links: Arc::clone(&links),
+            tcp: Mutex::new(BTreeMap::new()),
         });
         let mut driver = RoomDriver {
             room,
             nick,
             datapath,
             links,
+            tcp,
             view,
             dir,
             taps,
@@ -139,11 +154,14 @@ impl RoomDriver {
                 Action::SendGroupchat { body } => out.push(Outbound::Group(body)),
                 Action::SendPrivate { nick, body } => out.push(Outbound::Private { nick, body }),
                 Action::LinkUp {
-                    peer, transport, ..
-                } => self.link_up(&peer, &transport),
+                    peer,
+                    transport,
+                    public_key,
+                } => self.link_up(&peer, &transport, public_key),
                 Action::LinkDown { peer, reason } => {
                     info!(peer, reason, "tearing down the link");
                     self.links.remove(&peer);
+                    self.tcp.remove(&peer);
                 }
                 Action::ApplyGrant { from, grant } => self.apply_grant(&from, &grant),
                 Action::PersistGrants(snapshot) => self.persist(GRANTS_FILE, &snapshot),
@@ -164,6 +182,7 @@ impl RoomDriver {
             .room
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.room.status();
+        *self.view.tcp.lock().unwrap_or_else(PoisonError::into_inner) = self.tcp.nicks_by_key();
         self.start_vm_when_ready();
         out
     }
@@ -185,19 +204,34 @@ impl RoomDriver {
         }
     }
 
-    fn link_up(&mut self, peer: &str, transport: &LinkTransport) {
+    fn link_up(&mut self, peer: &str, transport: &LinkTransport, public_key: Option<String>) {
         let now = self.datapath.now();
-        let event = match transport {
-            LinkTransport::Xmpp => match self.links.add(peer) {
-                Ok(_) => LinkEvent::Established,
-                Err(e) => LinkEvent::Failed {
-                    reason: format!("{e:#}"),
-                },
-            },
-            LinkTransport::Tcp { .. } => LinkEvent::Failed {
-                reason: "direct TCP links are not available in this build".to_string(),
-            },
+        let result = match transport {
+            LinkTransport::Xmpp => {
+                self.tcp.remove(peer);
+                self.links
+                    .add(peer)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:#}"))
+            }
+            LinkTransport::Tcp { dial } => {
+                self.links.remove(peer);
+                match self.tcp.start(now, peer, dial.as_ref(), public_key) {
+                    // Reported when it comes up or times out (on_tick).
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                }
+            }
         };
+        let event = match result {
+            Ok(()) => LinkEvent::Established,
+            Err(reason) => LinkEvent::Failed { reason },
+        };
+        self.report_link(now, peer, event);
+    }
+
+    /// Tell the room machine how link `peer` went.
+    fn report_link(&mut self, now: f2f_core::time::Instant, peer: &str, event: LinkEvent) {
         if let LinkEvent::Failed { reason } = &event {
             warn!(peer, reason, "link failed");
         } else if let Some(vm) = &mut self.vm {
@@ -217,6 +251,9 @@ impl RoomDriver {
             "grant applied"
         );
         self.persist(GRANT_FILE, grant);
+        if let Err(e) = self.tcp.set_key(grant.key.0) {
+            warn!(error = %format!("{e:#}"), "cannot listen for the room's TCP links");
+        }
         if grant.topology == Topology::Mesh {
             let now = self.datapath.now();
             if let Err(e) = self.datapath.lock().set_fstp(now, true) {
@@ -313,6 +350,9 @@ impl RoomHandler for RoomDriver {
         let now = self.datapath.now();
         if self.room.poll_timeout().is_some_and(|t| t <= now) {
             self.room.handle_timeout(now);
+        }
+        for (peer, event) in self.tcp.poll(now) {
+            self.report_link(now, &peer, event);
         }
         self.drain()
     }

@@ -113,16 +113,7 @@ impl LinkSetup {
         };
         let network_key = keys::load(path).context("--key")?;
         let node_key = keys::node_key(&state::state_dir(args.common.state_dir.as_deref()))?;
-        let listener = args
-            .listen
-            .map(|addr| {
-                let l = std::net::TcpListener::bind(addr)
-                    .with_context(|| format!("--listen {addr}: cannot listen there"))?;
-                l.set_nonblocking(true)
-                    .context("cannot make the link listener non-blocking")?;
-                Ok::<_, anyhow::Error>(l)
-            })
-            .transpose()?;
+        let listener = args.listen.map(bind_link_listener).transpose()?;
         Ok(Some(LinkSetup {
             network_key,
             node_key,
@@ -130,6 +121,15 @@ impl LinkSetup {
             connect: args.connect.clone(),
         }))
     }
+}
+
+/// Bind `--listen ADDR:PORT` for links (non-blocking, for tokio).
+pub fn bind_link_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("--listen {addr}: cannot listen there"))?;
+    l.set_nonblocking(true)
+        .context("cannot make the link listener non-blocking")?;
+    Ok(l)
 }
 
 impl Prepared {
@@ -294,6 +294,8 @@ pub struct CompanionCtx {
     pub datapath: Arc<Datapath>,
     /// Notified once when the switch shuts down.
     pub stop: Arc<Notify>,
+    /// The switch's direct TCP links.
+    pub links: Arc<Links>,
 }
 
 /// Work that runs beside the switch on its runtime (a room session): given
@@ -370,11 +372,18 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -
         .map(|setup| DhcpPort::start(setup, &datapath))
         .transpose()?;
     let stop = Arc::new(Notify::new());
+    let links = Links::new(
+        Arc::clone(&datapath),
+        p.state_dir.clone(),
+        p.links.as_ref().map(|l| l.node_key),
+        Timers::default(),
+    );
     let (extra, mut companion) = match companion {
         Some(start) => {
             let (extra, fut) = start(CompanionCtx {
                 datapath: Arc::clone(&datapath),
                 stop: Arc::clone(&stop),
+                links: Arc::clone(&links),
             });
             (Some(extra), Some(fut))
         }
@@ -388,12 +397,6 @@ async fn serve(p: &Prepared, taps: Vec<OpenTap>, companion: Option<Companion>) -
             mode: p.ctl_mode,
             group: p.group,
         },
-    );
-    let links = Links::new(
-        Arc::clone(&datapath),
-        p.state_dir.clone(),
-        p.links.as_ref().map(|l| l.node_key),
-        Timers::default(),
     );
     let console = Console::new(
         Arc::clone(&datapath),

@@ -216,10 +216,6 @@ impl Links {
 
     /// Stop link `id`: close its connection, detach its port, forget it.
     /// False when there is no such link.
-    #[allow(
-        dead_code,
-        reason = "the entry point for the room driver (spec/cli.md `join`)"
-    )]
     pub fn remove(&self, id: LinkId) -> bool {
         let entry = self.lock().remove(&id);
         if let Some(e) = &entry {
@@ -230,10 +226,6 @@ impl Links {
     }
 
     /// The status of link `id`.
-    #[allow(
-        dead_code,
-        reason = "the entry point for the room driver (spec/cli.md `join`)"
-    )]
     pub fn status(&self, id: LinkId) -> Option<LinkStatus> {
         self.lock().get(&id).map(|e| e.snapshot())
     }
