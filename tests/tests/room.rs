@@ -2,7 +2,9 @@
 //! a master and members, each with a tap in its own namespace, get DHCP leases from the
 //! master's switch and ping each other, in star and in mesh, over the XMPP transport; a member
 //! restarted gets its MAC and address back; the master's departure is reported; a wrong
-//! password or an unreachable server fails within seconds with a one-line reason.
+//! password or an unreachable server fails within seconds with a one-line reason. With
+//! `--listen` and `--transport auto` a member's link is direct TCP; one whose advertised
+//! endpoint nobody listens on falls back to XMPP, and every pair still pings.
 
 use std::net::Ipv4Addr;
 use std::process::Command;

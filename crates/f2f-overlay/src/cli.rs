@@ -339,7 +339,7 @@ pub struct SwitchArgs {
     #[arg(long = "stream-listen", value_name = "PATH")]
     pub stream_listen: Option<PathBuf>,
     /// Accept links from other switches on this TCP address (e.g.
-    /// 0.0.0.0:7000); needs --key.
+    /// 0.0.0.0:7000); needs --key (with join: the room's key, from the grant).
     #[arg(long = "listen", value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
     /// Dial a link to the switch listening there, and keep it up
