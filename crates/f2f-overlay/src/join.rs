@@ -21,7 +21,7 @@ use tokio_xmpp::jid::BareJid;
 use crate::cli::{JoinArgs, TopologyArg, TransportArg};
 use crate::join_vm::run_beside;
 use crate::ports::xmpp::XmppLinks;
-use crate::room::{load_grants, RoomDriver, VmTrigger};
+use crate::room::{load_grants, RoomDriver, RoomLinks, VmTrigger};
 use crate::room_tcp::TcpLinks;
 use crate::switchd::{self, Companion, CompanionCtx};
 use crate::vm::VmOptions;
@@ -170,8 +170,10 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
             machine,
             nick,
             Arc::clone(&ctx.datapath),
-            Arc::clone(&links),
-            TcpLinks::new(ctx.links, listener),
+            RoomLinks {
+                xmpp: Arc::clone(&links),
+                tcp: TcpLinks::new(ctx.links, listener),
+            },
             dir,
             taps,
             trigger,

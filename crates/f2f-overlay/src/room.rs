@@ -93,6 +93,15 @@ pub struct RoomDriver {
     vm: Option<VmTrigger>,
 }
 
+/// The links a [`RoomDriver`] makes for the room machine.
+#[derive(Debug)]
+pub struct RoomLinks {
+    /// Over XMPP (MUC private messages).
+    pub xmpp: Arc<XmppLinks>,
+    /// Direct TCP links.
+    pub tcp: TcpLinks,
+}
+
 /// When to start `join --vm`'s VM: once the grant gave us a MAC beyond the
 /// taps' and the switch is wired (the master's at once, a member's at its
 /// first established link).
@@ -112,8 +121,7 @@ impl RoomDriver {
         room: Room,
         nick: String,
         datapath: Arc<Datapath>,
-        links: Arc<XmppLinks>,
-        tcp: TcpLinks,
+        RoomLinks { xmpp: links, tcp }: RoomLinks,
         dir: PathBuf,
         taps: Vec<String>,
         vm: Option<VmTrigger>,
