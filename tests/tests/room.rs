@@ -87,32 +87,32 @@ fn prerequisites() -> bool {
 /// Master plus two members over XMPP in `topology`: leases in the room's subnet, all pairs
 /// ping; returns the nodes (master first).
 fn room_of_three(prosody: &Prosody, tmp: &TempDir, room: &str, topology: &str) -> Vec<Node> {
-    let third = if topology == "mesh" { 2 } else { 1 };
+    room_of_three_with(prosody, tmp, room, topology, |_| {
+        vec!["--transport".into(), "xmpp".into()]
+    })
+}
+
+/// [`room_of_three`] with each node's transport flags from `transport` (given the user).
+fn room_of_three_with(
+    prosody: &Prosody,
+    tmp: &TempDir,
+    room: &str,
+    topology: &str,
+    transport: impl Fn(&str) -> Vec<String>,
+) -> Vec<Node> {
+    let third = if topology == "mesh" { 2 } else { 1 } + 10 * u32::from(room.contains("tcp"));
     let subnet = format!("10.{}.{third}.0/24", 100 + std::process::id() % 100);
-    let master = join_and_lease(
-        prosody,
-        tmp,
-        spec(
-            "master",
-            room,
-            &[
-                "--master",
-                "--subnet",
-                &subnet,
-                "--topology",
-                topology,
-                "--transport",
-                "xmpp",
-            ],
-        ),
+    let mut master = spec(
+        "master",
+        room,
+        &["--master", "--subnet", &subnet, "--topology", topology],
     );
-    let mut nodes = vec![master];
+    master.flags.extend(transport("master"));
+    let mut nodes = vec![join_and_lease(prosody, tmp, master)];
     for user in ["alice", "bob"] {
-        nodes.push(join_and_lease(
-            prosody,
-            tmp,
-            spec(user, room, &["--transport", "xmpp"]),
-        ));
+        let mut member = spec(user, room, &[]);
+        member.flags.extend(transport(user));
+        nodes.push(join_and_lease(prosody, tmp, member));
     }
     let prefix = subnet.trim_end_matches("0/24");
     for n in &nodes {
@@ -388,6 +388,26 @@ fn bench_xmpp_transport() {
     let bps = f2f_e2e::netns::iperf3(&b.ns, &a.ns, &b.ip.to_string(), 5, tmp.path());
     eprintln!(
         "BENCH member-to-member TCP over XMPP: {:.1} Mbit/s",
+        bps / 1e6
+    );
+    eprintln!("BENCH status of the sender: {}", a.member.status()["links"]);
+    drop(nodes);
+
+    // The same room over direct TCP links: every member listens on loopback.
+    let room = room_jid(&format!("benchtcp{}", std::process::id()));
+    let nodes = room_of_three_with(&prosody, &tmp, &room, "mesh", |user| {
+        let mut flags = vec!["--transport".to_string(), "tcp".to_string()];
+        if user != "master" {
+            flags.extend(["--listen".to_string(), format!("127.0.0.1:{}", free_port())]);
+        }
+        flags
+    });
+    let (a, b) = (&nodes[1], &nodes[2]);
+    let rtt = ping_avg_ms(&a.ns, &b.ip.to_string(), 40);
+    eprintln!("BENCH member-to-member ping over TCP: avg {rtt:.2} ms");
+    let bps = f2f_e2e::netns::iperf3(&b.ns, &a.ns, &b.ip.to_string(), 5, tmp.path());
+    eprintln!(
+        "BENCH member-to-member TCP over TCP links: {:.1} Mbit/s",
         bps / 1e6
     );
     eprintln!("BENCH status of the sender: {}", a.member.status()["links"]);
