@@ -77,9 +77,9 @@ impl<S: BuildHasher + Clone> Switch<S> {
         Ok(())
     }
 
-    /// Make `port` a tagged member of `vlan` (`vlan/addport`). A no-op when
-    /// `vlan` is already the port's untagged VLAN, as in vde_switch.
-    pub fn add_tagged(&mut self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
+    /// The checks `vlan/addport` and `vlan/delport` share, in vde_switch's
+    /// order: a VLAN number in range, a port number in range, an existing VLAN.
+    fn check_trunk_args(&self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
         if vlan >= MAX_VLAN {
             return Err(ConfigError::Invalid);
         }
@@ -87,6 +87,13 @@ impl<S: BuildHasher + Clone> Switch<S> {
         if !self.vlans.contains(&vlan) {
             return Err(ConfigError::NoDevice);
         }
+        Ok(())
+    }
+
+    /// Make `port` a tagged member of `vlan` (`vlan/addport`). A no-op when
+    /// `vlan` is already the port's untagged VLAN, as in vde_switch.
+    pub fn add_tagged(&mut self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
+        self.check_trunk_args(vlan, port)?;
         let p = self.port_mut(port)?;
         if p.untagged_vlan != vlan {
             p.tagged_vlans.insert(vlan);
@@ -99,13 +106,7 @@ impl<S: BuildHasher + Clone> Switch<S> {
     /// port does not have succeeds, as in vde_switch. The addresses learned
     /// on the port in `vlan` are forgotten.
     pub fn del_tagged(&mut self, vlan: Vlan, port: PortId) -> Result<(), ConfigError> {
-        if vlan >= MAX_VLAN {
-            return Err(ConfigError::Invalid);
-        }
-        self.check_port_number(port)?;
-        if !self.vlans.contains(&vlan) {
-            return Err(ConfigError::NoDevice);
-        }
+        self.check_trunk_args(vlan, port)?;
         let p = self.port_mut(port)?;
         if p.untagged_vlan == vlan {
             return Err(ConfigError::InUse);
