@@ -15,9 +15,9 @@ use crate::wait_until;
 
 /// The Prosody binary (Debian package `prosody`).
 pub const PROSODY: &str = "/usr/bin/prosody";
-/// The XMPP domain of the test server.
+/// The XMPP domain of the test server (its `VirtualHost` in prosody.cfg.lua).
 pub const DOMAIN: &str = "localhost";
-/// The multi-user chat service of the test server.
+/// The multi-user chat service of the test server (its MUC `Component` in prosody.cfg.lua).
 pub const MUC_DOMAIN: &str = "conference.localhost";
 
 /// The test needs Prosody.
@@ -125,38 +125,12 @@ pub fn free_port() -> u16 {
         .expect("find a free port")
 }
 
+/// The server's configuration: tests/src/prosody.cfg.lua (shared with tests/bench) with its
+/// directory and port filled in.
 fn config_text(dir: &Path, port: u16) -> String {
-    let d = dir.display();
-    format!(
-        r#"run_as_root = true
-pidfile = "{d}/prosody.pid"
-data_path = "{d}/data"
-certificates = "{d}/certs"
-log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{d}/prosody.log" }} }}
-interfaces = {{ "127.0.0.1" }}
-local_interfaces = {{ "127.0.0.1" }}
-c2s_ports = {{ {port} }}
-c2s_interfaces = {{ "127.0.0.1" }}
-c2s_direct_tls_ports = {{ }}
-s2s_ports = {{ }}
-modules_disabled = {{ "s2s", "s2s_auth_certs", "offline" }}
-modules_enabled = {{ "disco", "saslauth", "ping" }}
-c2s_stanza_size_limit = 16*1024*1024
-authentication = "internal_plain"
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-storage = "internal"
-network_settings = {{ nagle = false }}
-network_default_read_size = 262144
-
-VirtualHost "{DOMAIN}"
-
-Component "{MUC_DOMAIN}" "muc"
-    muc_room_locking = false
-    muc_room_default_history_length = 0
-    muc_tombstones = false
-"#
-    )
+    include_str!("prosody.cfg.lua")
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@PORT@", &port.to_string())
 }
 
 /// Writes `password` (with a trailing newline, as an editor would) to `dir/NAME.pw`, mode
@@ -168,4 +142,19 @@ pub fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .expect("chmod password file");
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_the_domains_and_fills_every_placeholder() {
+        let text = config_text(Path::new("/srv/x"), 5999);
+        assert!(text.contains(&format!("VirtualHost \"{DOMAIN}\"")));
+        assert!(text.contains(&format!("Component \"{MUC_DOMAIN}\" \"muc\"")));
+        assert!(text.contains("c2s_ports = { 5999 }"));
+        assert!(text.contains("filename = \"/srv/x/prosody.log\""));
+        assert!(!text.contains('@'), "a placeholder is left: {text}");
+    }
 }
