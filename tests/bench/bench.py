@@ -96,6 +96,8 @@ def record_tcp(a):
     rec["sw_cpu_s"] = sw_cpu
     rec["plug_cpu_s"] = plug_cpu
     rec["sw_ctxsw"] = None if a.sw_ctxsw is None else {"voluntary": a.sw_ctxsw[0], "involuntary": a.sw_ctxsw[1]}
+    # the processes a system named (cpu_proc in switch-iperf.sh), each apart
+    rec["proc_cpu_s"] = {name: int(ticks) / hz for name, ticks in a.proc_ticks or []}
     try:
         with open(a.client_json) as f:
             j = json.load(f)
@@ -129,6 +131,7 @@ def record_tcp(a):
         if gb > 0:
             rec["cpu_s_per_gb"] = None if sw_cpu is None else sw_cpu / gb
             rec["plug_cpu_s_per_gb"] = None if plug_cpu is None else plug_cpu / gb
+            rec["proc_cpu_s_per_gb"] = {k: v / gb for k, v in rec["proc_cpu_s"].items()}
         rec["ok"] = rec["error"] is None and got > 0 and rec["switch_alive"]
     if a.counters_before and a.counters_after:
         b, c = json.loads(a.counters_before), json.loads(a.counters_after)
@@ -373,40 +376,49 @@ def report(a):
     recs = [r for r in recs if r.get("measure") == a.measure]
     body, med, ratios = build_report(recs, a)
     a.medians = med
-    anomalies = [summary_line(r) for r in recs if not r["ok"]]
-    anomalies += [
+    found = anomalies(recs)
+    print(body)
+    print(targets_text(ratios, a))
+    if found:
+        print("Anomalies:\n  " + "\n  ".join(found))
+    if not a.md:
+        return
+    section = section_head(a) + [body, targets_text(ratios, a)] + anomalies_text(found)
+    write_section(a.md, a.title, "\n".join(s for s in section if s is not None))
+
+
+def anomalies_text(found):
+    """The section's closing list of anomalies (lines), empty when there were none."""
+    if not found:
+        return []
+    return ["Anomalies seen in this run:\n"] + [f"- {x}" for x in found] + [""]
+
+
+def anomalies(recs):
+    """One line per failed run, dropped frames, switch log warning or stalled interval."""
+    found = [summary_line(r) for r in recs if not r["ok"]]
+    found += [
         f"round {r['round']} {r['system']}: switch took in {r['sw_lost_pkts']} more frames than it sent out"
         for r in recs
-        if r.get("sw_lost_pkts")
+        if (r.get("sw_lost_pkts") or 0) > 0
     ]
-    anomalies += [
+    found += [
         f"round {r['round']} {r['system']}: endpoint interfaces dropped frames ({drops_txt(r)}, A rx/tx, B rx/tx)"
         for r in recs
         if r.get("link_drops") and any(v for v in r["link_drops"].values())
     ]
-    anomalies += [
+    found += [
         f"round {r['round']} {r['system']}: {r['switch_log_warnings']} warning/error line(s) in the switch log, e.g. {r['switch_log_sample']}"
         for r in recs
         if r.get("switch_log_warnings")
     ]
-    anomalies += [
+    found += [
         f"round {r['round']} {r['system']}: {r['stall_intervals']} stalled 1-s interval(s) "
         f"(<10 % of its mean); intervals {r.get('interval_gbps')}"
         for r in recs
         if r.get("stall_intervals")
     ]
-    print(body)
-    print(targets_text(ratios, a))
-    if anomalies:
-        print("Anomalies:\n  " + "\n  ".join(anomalies))
-    if not a.md:
-        return
-    section = section_head(a) + [body, targets_text(ratios, a)]
-    if anomalies:
-        section.append("Anomalies seen in this run:\n")
-        section += [f"- {x}" for x in anomalies]
-        section.append("")
-    write_section(a.md, a.title, "\n".join(s for s in section if s is not None))
+    return found
 
 
 def section_head(a):
@@ -601,6 +613,8 @@ def main():
     r.add_argument("--clk-tck", type=int, required=True)
     r.add_argument("--sw-ticks", type=int)
     r.add_argument("--plug-ticks", type=int)
+    r.add_argument("--proc-ticks", nargs=2, action="append", metavar=("NAME", "TICKS"),
+                   help="CPU ticks of one named process (repeatable)")
     r.add_argument("--sw-user-ticks", type=int)
     r.add_argument("--links-before")
     r.add_argument("--links-after")

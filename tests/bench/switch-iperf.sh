@@ -19,6 +19,15 @@
 #       ours_link       two of ours, one tap each, joined by a link on loopback (--listen /
 #                       --connect, fresh key): tap -> switch -> link -> switch -> tap (issue 6;
 #                       switch CPU is both switches' together)
+#       bare_lo         no switch: iperf3 over the loopback of one namespace (the kernel's TCP
+#                       alone, the path a link's own TCP stream takes; MTU 65536)
+#       bare_veth       no switch: the two namespaces joined by one veth pair (MTU 1500)
+#       room_xmpp       a Prosody of the run's own on loopback (tests/src/prosody.cfg.lua) and
+#                       two `join` processes, master (tap A) and member (tap B), --transport
+#                       xmpp: tap -> switch -> XMPP link via Prosody -> switch -> tap
+#       room_tcp        the same room with --transport tcp (the member listens on loopback,
+#                       the master dials it): a direct encrypted link set up by the room
+#   (tests/bench/link-vs-tcp.sh runs the last five against each other)
 #   MEASURES="tcp"        what to measure per run (see the measure_* functions):
 #       tcp             throughput, switch CPU per GB (issue 3's figures)
 #       udp             small-frame rate: iperf3 -u -l UDP_LEN(64) -b 0, frames per second
@@ -41,12 +50,14 @@
 #                         A/A check of the harness: OURS_CMD=/usr/bin/vde_switch)
 #   OUT_DIR=mktemp        raw results (iperf3 JSON, logs, results.jsonl) are kept there
 #   REPORT=per-measure    "per-measure": one section per measure (issues 3, 4); "suite": one
-#                         section with every measure, ratios and PNG plots (issue 10, run.sh)
+#                         section with every measure, ratios and PNG plots (issue 10, run.sh);
+#                         "links": links against bare TCP (links.py, link-vs-tcp.sh)
 #   PLOT_DIR=docs/bench   where the suite report writes its PNGs
 #
 # Adding a system: write system_NAME_start (it must set NS_A NS_B IF_A IF_B, SW_PID (or empty
 # when the switch is in the kernel) and PLUG_PIDS, and register every PID with track_pid and
-# every namespace with make_ns); cleanup is generic. Adding a measure: write measure_NAME,
+# every namespace with make_ns; cpu_proc names the processes whose CPU to record one by one);
+# cleanup is generic. Adding a measure: write measure_NAME,
 # which appends one JSON line per run to $RESULTS, and give it a section title in
 # MEASURE_TITLE.
 set -euo pipefail
@@ -82,6 +93,7 @@ CALLGRIND_RATE=${CALLGRIND_RATE:-1M}
 SW_WRAP=()                 # prefix of the switch's command line (valgrind for callgrind)
 PY=(python3 "$HERE/bench.py")
 SUITE=(python3 "$HERE/suite.py")
+LINKS=(python3 "$HERE/links.py")
 
 log() { echo "[$(date +%T)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -187,6 +199,14 @@ user_ticks() { # PID: utime alone (field 14), clock ticks
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+cpu_proc() { # NAME PID: record this process's CPU in every load run, apart (NAME: no spaces)
+    NAMED_PROCS+=("$1=$2")
+}
+
+free_port() { # a TCP port that was free on 127.0.0.1 a moment ago
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # ---------------------------------------------------------------- building blocks of systems
 start_switch_proc() { # NAME CMD...: start a switch with stdin held open (vde_switch exits on
     # EOF on stdin); waits for ${SW_DIR:-$RUN_DIR/sw}/ctl; sets SW_PID
@@ -288,6 +308,7 @@ system_ours_tap_start() {
     move_host_tap "${TAG}a" "$NS_A"
     move_host_tap "${TAG}b" "$NS_B"
     IF_A=tap0 IF_B=tap0
+    cpu_proc switch "$SW_PID"
 }
 system_ours_tap_plain_start() { # ours_tap without virtio-net headers and offloads (A/B)
     OURS_TAP_EXTRA=--no-tap-offloads system_ours_tap_start
@@ -302,23 +323,99 @@ system_ours_link_start() {
     local exe addr
     read -r exe _ <<<"$OURS_CMD"
     "$exe" keygen "$RUN_DIR/net.key"
-    addr=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    addr=127.0.0.1:$(free_port)
     # B dials A; SW_PID (counters, context switches) is A, the switch the iperf3 server sits on
     # shellcheck disable=SC2086
     SW_DIR=$RUN_DIR/sw2 start_switch_proc ours_b $OURS_CMD -s "$RUN_DIR/sw2" -M "$RUN_DIR/mgmt2" \
         --tap "${TAG}b" --key "$RUN_DIR/net.key" --state-dir "$RUN_DIR/state-b" --connect "$addr"
     EXTRA_SW_PIDS=("$SW_PID")
+    cpu_proc switch_b "$SW_PID"
     # shellcheck disable=SC2086
     start_switch_proc ours $OURS_CMD -s "$RUN_DIR/sw" -M "$RUN_DIR/mgmt" \
         --tap "${TAG}a" --key "$RUN_DIR/net.key" --state-dir "$RUN_DIR/state-a" --listen "$addr"
+    cpu_proc switch_a "$SW_PID"
     move_host_tap "${TAG}a" "$NS_A"
     move_host_tap "${TAG}b" "$NS_B"
     IF_A=tap0 IF_B=tap0
 }
 system_ours_link_describe() { echo "two \`$OURS_SHOWN --tap TAP --key K\`, A with \`--listen 127.0.0.1:PORT\`, B with \`--connect\` to it; A's tap in namespace A, B's in B; switch CPU = both switches"; }
 
+system_bare_lo_start() { # iperf3 A and B in one namespace, over its loopback
+    NS_A=$TAG-$RUN_ID-lo
+    make_ns "$NS_A"
+    NS_B=$NS_A IF_A=lo IF_B=lo SW_PID=''
+}
+system_bare_lo_describe() { echo "no switch: server and client in one namespace, both addresses on its \`lo\` (MTU 65536, loopback offloads): the kernel path a link's own TCP stream takes, with no link on it"; }
+
+system_bare_veth_start() { # the two namespaces joined by one veth pair
+    two_endpoint_namespaces
+    ip link add eth0 netns "$NS_A" type veth peer name eth0 netns "$NS_B"
+    SW_PID='' IF_A=eth0 IF_B=eth0
+}
+system_bare_veth_describe() { echo "no switch: namespaces A and B joined by one veth pair (MTU 1500, veth offloads): the same endpoints as the link paths without the switches and the link"; }
+
+start_prosody() { # USER...: a Prosody of this run on a free loopback port, with the test
+    # config (tests/src/prosody.cfg.lua: spec/xmpp-transport.md §1) and an account pw-USER for
+    # each USER (password in RUN_DIR/USER.pw); sets XMPP_SERVER, PROSODY_PID
+    local dir=$RUN_DIR/prosody port u
+    mkdir -p "$dir/certs" "$dir/data/localhost/accounts"
+    port=$(free_port)
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" "$REPO/tests/src/prosody.cfg.lua" >"$dir/prosody.cfg.lua"
+    for u in "$@"; do
+        echo "return { [\"password\"] = \"pw-$u\"; };" >"$dir/data/localhost/accounts/$u.dat"
+        (umask 077 && echo "pw-$u" >"$RUN_DIR/$u.pw")
+    done
+    prosody --config "$dir/prosody.cfg.lua" -F </dev/null >"$dir/stdout.log" 2>&1 &
+    PROSODY_PID=$!
+    track_pid "$PROSODY_PID"
+    XMPP_SERVER=127.0.0.1:$port
+    wait_for 10 "prosody on $XMPP_SERVER" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+}
+
+start_join() { # NAME USER TAP N [FLAGS...]: `join` of the room (ROOM, XMPP_SERVER) as USER with
+    # --tap TAP and sockets RUN_DIR/swN, RUN_DIR/mgmtN, up when its tap is attached (after the
+    # master's grant); sets SW_PID, SW_LOG
+    local name=$1 user=$2 tap=$3 n=$4 exe
+    shift 4
+    read -r exe _ <<<"$OURS_CMD"
+    SW_DIR=$RUN_DIR/sw$n start_switch_proc "$name" "$exe" join "$ROOM" --jid "$user@localhost" \
+        --password-file "$RUN_DIR/$user.pw" --server "$XMPP_SERVER" -s "$RUN_DIR/sw$n" -M "$RUN_DIR/mgmt$n" \
+        --state-dir "$RUN_DIR/state-$user" --tap "$tap" --log-level info "$@"
+    wait_for 20 "$name's tap $tap" bash -c "grep 'tap attached' '$SW_LOG' | grep -q '$tap'"
+}
+
+start_room() { # TRANSPORT [MEMBER FLAGS...]: master (tap A) and one member (tap B) of a room on
+    # a fresh Prosody, every link with --transport TRANSPORT; SW_PID is the master (A's side)
+    local transport=$1 a
+    shift
+    two_endpoint_namespaces
+    HOST_LINKS+=("${TAG}a" "${TAG}b")
+    ROOM=bench$$-$RUN_ID@conference.localhost
+    start_prosody master member
+    cpu_proc prosody "$PROSODY_PID"
+    # the room's own subnet (the master's DHCP server and its address) stays clear of SUBNET
+    start_join join_a master "${TAG}a" '' --master --subnet 10.234.0.0/24 --transport "$transport"
+    a=$SW_PID
+    cpu_proc join_a "$a"
+    start_join join_b member "${TAG}b" 2 --transport "$transport" "$@"
+    EXTRA_SW_PIDS=("$SW_PID")
+    cpu_proc join_b "$SW_PID"
+    SW_PID=$a SW_LOG=$RUN_DIR/join_a.log
+    move_host_tap "${TAG}a" "$NS_A"
+    move_host_tap "${TAG}b" "$NS_B"
+    IF_A=tap0 IF_B=tap0
+}
+
+system_room_xmpp_start() { start_room xmpp; }
+system_room_xmpp_describe() { echo "Prosody $(prosody_version) on 127.0.0.1 (tests/src/prosody.cfg.lua: no \`limits\`, no \`smacks\`, Nagle off, 256 KiB reads) and two \`${OURS_SHOWN% switch} join ROOM --transport xmpp --tap TAP\` (master with \`--master\`, tap A; member, tap B): frames as stanzas via Prosody; switch CPU = both joins (Prosody apart)"; }
+
+system_room_tcp_start() { start_room tcp --listen "127.0.0.1:$(free_port)"; }
+system_room_tcp_describe() { echo "the same room with \`--transport tcp\`, the member with \`--listen 127.0.0.1:PORT\` (the master dials it): a direct encrypted link on loopback set up through the room; Prosody idles"; }
+
+prosody_version() { dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo unknown; }
+
 start_system() { # NAME: build the system and the two addressed endpoints; ping must pass
-    SW_PID='' PLUG_PIDS=() EXTRA_SW_PIDS=() NS_A='' NS_B=''
+    SW_PID='' PLUG_PIDS=() EXTRA_SW_PIDS=() NAMED_PROCS=() NS_A='' NS_B=''
     declare -F "system_$1_start" >/dev/null || die "unknown system $1"
     "system_$1_start"
     ip -n "$NS_A" addr add "$ADDR_A/24" dev "$IF_A"
@@ -387,7 +484,8 @@ iperf_client_wait() { # SECONDS: wait for the client (deadline SECONDS+30); sets
 
 measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A for
     # SECONDS_PER_RUN with the switch's CPU and counters read around it; KIND is tcp or udp
-    local kind=$1 sys=$2 round=$3 order=$4 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1 ping_ms=''
+    local kind=$1 sys=$2 round=$3 order=$4 err sw0 sw1 cs0 cs1 us0 us1 ld0 ld1 pl0 pl1 c0 c1 load1 alive_flag=1 ping_ms='' np
+    local -a np0=() np1=()
     shift 4
     if [ "$kind" = tcp ]; then
         # latency first, on the idle path: 50 pings 20 ms apart, the average round trip
@@ -401,6 +499,7 @@ measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A
     cs0=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
     us0=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl0=$(cpu_ticks "${PLUG_PIDS[@]}")  # 0 when there are none
+    for np in "${NAMED_PROCS[@]}"; do np0+=("$(cpu_ticks "${np#*=}")"); done
     iperf_client_start "$SECONDS_PER_RUN" "$@"
     iperf_client_wait "$SECONDS_PER_RUN"
     err=$CLI_ERR
@@ -408,6 +507,7 @@ measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A
     cs1=$([ -n "$SW_PID" ] && ctx_switches "$SW_PID" || echo '')
     us1=$([ -n "$SW_PID" ] && user_ticks "$SW_PID" || echo '')
     pl1=$(cpu_ticks "${PLUG_PIDS[@]}")
+    for np in "${NAMED_PROCS[@]}"; do np1+=("$(cpu_ticks "${np#*=}")"); done
     c1=$(switch_counters)
     ld1=$(link_drops)
     [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
@@ -422,6 +522,9 @@ measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A
     [ -z "$SW_PID" ] || args+=(--sw-ticks $((sw1 - sw0)) --sw-user-ticks $((us1 - us0)) --switch-log "$SW_LOG"
         --sw-ctxsw $((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* })))
     ((${#PLUG_PIDS[@]} == 0)) || args+=(--plug-ticks $((pl1 - pl0)))
+    for np in "${!NAMED_PROCS[@]}"; do
+        args+=(--proc-ticks "${NAMED_PROCS[np]%%=*}" $((np1[np] - np0[np])))
+    done
     "${PY[@]}" record-tcp "$RESULTS" "${args[@]}" >&2
 }
 
@@ -506,13 +609,14 @@ failed_run() { # SYSTEM ROUND ORDER MEASURE REASON: record a run that could not 
 for t in "$VDE_PLUG2TAP" iperf3 ip python3 ss; do
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
+case " $SYSTEMS " in *" room_"*) command -v prosody >/dev/null || die "missing tool: prosody" ;; esac
 case " $MEASURES " in *" callgrind "*) command -v callgrind_control >/dev/null || die "missing tool: valgrind" ;; esac
 read -r -a SYS <<<"$SYSTEMS"
 read -r -a MEAS <<<"$MEASURES"
 for s in "${SYS[@]}"; do declare -F "system_${s}_start" >/dev/null || die "unknown system: $s"; done
 for m in "${MEAS[@]}"; do declare -F "measure_$m" >/dev/null || die "unknown measure: $m"; done
 case " ${SYS[*]} " in
-*" ours "* | *" ours_tap "* | *" ours_tap_plain "* | *" ours_link "*)
+*" ours "* | *" ours_tap "* | *" ours_tap_plain "* | *" ours_link "* | *" room_"*)
     read -r ours_exe _ <<<"$OURS_CMD"
     [ -x "$ours_exe" ] ||
         die "$ours_exe not found: cargo build --release -p f2f-overlay (or set F2F_BIN / OURS_CMD)"
@@ -596,7 +700,9 @@ else
     for m in "${MEAS[@]}"; do
         md=()
         [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
-        "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
+        reporter=("${PY[@]}" "report-$m")
+        [ "$REPORT" != links ] || reporter=("${LINKS[@]}" report)
+        "${reporter[@]}" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
             --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --commit "$commit" \
             --command "$cmd" --notes "$notes" --ours "$OURS_SYSTEM" --baseline "${BASELINE:-vde_switch}" \
             "${aa[@]}" "${md[@]}"
