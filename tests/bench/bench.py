@@ -473,7 +473,8 @@ def record_profile(a):
     sc = parse_strace_c(a.strace)
     rec["syscalls"] = {k: v[0] for k, v in sc.items()}
     rec["syscall_errors"] = {k: v[1] for k, v in sc.items() if v[1]}
-    rec["perf_top"] = parse_perf(a.perf)
+    # hot spots per profiled process ("switch", or the names a system gave its processes)
+    rec["perf_top"] = {name: parse_perf(path) for name, path in a.perf or []}
     b = json.loads(a.counters_before) if a.counters_before else None
     c = json.loads(a.counters_after) if a.counters_after else None
     if b and c:
@@ -504,8 +505,9 @@ def report_profile(a):
         "the frame counters instead). The switch's own `port/print` IN counter over roughly the "
         "same window is shown for reference only: the console round trips to a traced switch "
         "shift that window. strace slows the switch down, so rates are meaningless; read the "
-        "mix. Hot spots: `perf record -e cpu-clock -g` of the switch process over the next "
-        "window, self time by symbol.\n",
+        "mix. Hot spots: `perf record -e cpu-clock -g` of the switch process (or of each "
+        "process the system names: both switches of a link, Prosody) over the next window, "
+        "self time by symbol.\n",
         "| round | system | successful receive calls | frames in (counters, approx.) | syscalls per receive | by syscall, per receive (failed calls) |",
         "|---|---|---|---|---|---|",
     ]
@@ -525,10 +527,12 @@ def report_profile(a):
                    f"| {sum(sc.values()) / rok:.3f} | {mix} |")
     out.append("")
     for r in recs:
-        if r.get("perf_top"):
-            out.append(f"Hot spots of `{r['system']}` (round {r['round']}, self %):\n")
+        for proc, top in (r.get("perf_top") or {}).items():
+            if not top:
+                continue
+            out.append(f"Hot spots of `{r['system']}`, process `{proc}` (round {r['round']}, self %):\n")
             out.append("```")
-            out += [f"{pct:6.2f}%  {dso:<22} {sym}" for pct, dso, sym in r["perf_top"]]
+            out += [f"{pct:6.2f}%  {dso:<22} {sym}" for pct, dso, sym in top]
             out.append("```\n")
     body = "\n".join(out)
     print(body)
@@ -634,7 +638,8 @@ def main():
     q.add_argument("--round", type=int, required=True)
     q.add_argument("--order", type=int, required=True)
     q.add_argument("--strace", required=True)
-    q.add_argument("--perf", required=True)
+    q.add_argument("--perf", nargs=2, action="append", metavar=("PROCESS", "PERF_TXT"),
+                   help="perf report of one process (repeatable)")
     q.add_argument("--counters-before")
     q.add_argument("--counters-after")
     q.add_argument("--error", default="")

@@ -14,15 +14,22 @@
 # seconds per GB of every process on the path (switches, joins, Prosody) from /proc. The
 # harness, its knobs and its cleanup are switch-iperf.sh's; this picks the systems and the
 # section.
+# Then (PROFILE=1) one more round of the paths with processes, measure "profile": syscalls of
+# the switch on A's side, and a perf cpu-clock profile of every process on the path, in a
+# section of its own.
 #
 # usage (root): tests/bench/link-vs-tcp.sh   (ROUNDS, SECONDS_PER_RUN, SYSTEMS, F2F_BIN... as
-#               there; SYSTEMS may drop paths, e.g. SYSTEMS="bare_lo ours_link")
+#               there; SYSTEMS may drop paths, e.g. SYSTEMS="bare_lo ours_link"; PROFILE=0
+#               skips the profile; PROFILE_SYSTEMS="ours_tap ours_link room_xmpp")
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export ROUNDS=${ROUNDS:-3}
 export SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-export SYSTEMS=${SYSTEMS:-"bare_lo bare_veth ours_tap ours_link room_tcp room_xmpp"}
-export REPORT=links
-export SECTION_TITLE="Links vs bare TCP on loopback (issue 10)"
-export BENCH_CMD="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN tests/bench/link-vs-tcp.sh"
-exec "$HERE/switch-iperf.sh"
+SYSTEMS=${SYSTEMS:-"bare_lo bare_veth ours_tap ours_link room_tcp room_xmpp"}
+PROFILE=${PROFILE:-1}
+cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN tests/bench/link-vs-tcp.sh"
+SYSTEMS=$SYSTEMS MEASURES=tcp REPORT=links BENCH_CMD=$cmd \
+    SECTION_TITLE="Links vs bare TCP on loopback (issue 10)" "$HERE/switch-iperf.sh"
+[ "$PROFILE" = 1 ] || exit 0
+SYSTEMS=${PROFILE_SYSTEMS:-"ours_tap ours_link room_xmpp"} MEASURES=profile ROUNDS=1 BENCH_CMD=$cmd \
+    SECTION_TITLE="Links vs bare TCP: where the link paths spend CPU (issue 10)" "$HERE/switch-iperf.sh"

@@ -564,8 +564,10 @@ measure_callgrind() { # SYSTEM ROUND ORDER: user-space instructions per frame of
 measure_profile() { # SYSTEM ROUND ORDER: where the switch spends its CPU under iperf3 TCP load:
     # syscalls per forwarded frame (strace -c over PROFILE_SECONDS, frames from the switch's
     # own counters over the same window; strace slows the switch, so read the mix, not the
-    # rate), then a cpu-clock profile (perf record -g) over another PROFILE_SECONDS.
-    local sys=$1 round=$2 order=$3 secs=${PROFILE_SECONDS:-5} c0 c1 st err
+    # rate), then a cpu-clock profile (perf record -g) over another PROFILE_SECONDS, of the
+    # switch or, when the system named its processes (cpu_proc), of each of them apart.
+    local sys=$1 round=$2 order=$3 secs=${PROFILE_SECONDS:-5} c0 c1 st err np
+    local -a procs=("switch=$SW_PID") perf_args=() recorders=()
     [ -n "$SW_PID" ] || { log "$sys: no switch process to profile"; return 0; }
     iperf_server_start
     iperf_client_start $((2 * secs + 3))
@@ -581,19 +583,27 @@ measure_profile() { # SYSTEM ROUND ORDER: where the switch spends its CPU under 
     c1=$(switch_counters)
     kill -INT "$st" 2>/dev/null || true
     wait "$st" 2>/dev/null || true
+    ((${#NAMED_PROCS[@]} == 0)) || procs=("${NAMED_PROCS[@]}")
     if command -v perf >/dev/null; then
-        perf record -q -e cpu-clock -F 999 -g -p "$SW_PID" -o "$RUN_DIR/perf.data" -- sleep "$secs" \
-            >/dev/null 2>&1 || true
+        for np in "${procs[@]}"; do # the same window for all of them
+            perf record -q -e cpu-clock -F 999 -g -p "${np#*=}" -o "$RUN_DIR/perf-${np%%=*}.data" \
+                -- sleep "$secs" >/dev/null 2>&1 &
+            recorders+=($!)
+        done
+        wait "${recorders[@]}" || true
     fi
     iperf_client_wait $((2 * secs + 3))
     err=$CLI_ERR
     stop_pid "$SRV_PID"
-    if [ -s "$RUN_DIR/perf.data" ]; then
-        perf report -i "$RUN_DIR/perf.data" --stdio --no-children --sort dso,symbol \
-            --percent-limit 1 -g none 2>/dev/null | grep -v '^$' >"$RUN_DIR/perf.txt" || true
-    fi
+    for np in "${procs[@]}"; do
+        np=${np%%=*}
+        [ -s "$RUN_DIR/perf-$np.data" ] || continue
+        perf report -i "$RUN_DIR/perf-$np.data" --stdio --no-children --sort dso,symbol \
+            --percent-limit 1 -g none 2>/dev/null | grep -v '^$' >"$RUN_DIR/perf-$np.txt" || true
+        perf_args+=(--perf "$np" "$RUN_DIR/perf-$np.txt")
+    done
     "${PY[@]}" record-profile "$RESULTS" --system "$sys" --round "$round" --order "$order" \
-        --strace "$RUN_DIR/strace.txt" --perf "$RUN_DIR/perf.txt" \
+        --strace "$RUN_DIR/strace.txt" "${perf_args[@]}" \
         --counters-before "$c0" --counters-after "$c1" --error "$err" >&2
 }
 
