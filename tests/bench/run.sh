@@ -11,10 +11,14 @@
 # callgrind instructions per frame) over every system (vde_switch and ours with vde_plug2tap;
 # ours with direct tap ports, with and without offloads; vde_switch with its own tap ports; the
 # Linux bridge). Writes two sections of BENCHMARKS.md and their PNG plots under docs/bench/.
+# Then tests/bench/link-vs-tcp.sh: the TCP and XMPP links against a bare TCP stream (two more
+# sections).
 #
 # Environment (besides switch-iperf.sh's own knobs, e.g. ROUNDS, SECONDS_PER_RUN, SYSTEMS):
 #   MICRO=1     0 skips the criterion benchmarks
 #   SYSTEM=1    0 skips the system benchmarks
+#   LINKS=1     0 skips the links against bare TCP (link-vs-tcp.sh; its PROFILE=0 skips its
+#               profile)
 #   CRITERION_ARGS="--warm-up-time 1 --measurement-time 3"   passed to the criterion binary
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +26,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (namespaces, taps, apt)" >&2; exit 1; }
 
-PKGS=(vde2 vdeplug iperf3 iproute2 iputils-ping valgrind python3-matplotlib)
+PKGS=(vde2 vdeplug iperf3 iproute2 iputils-ping valgrind python3-matplotlib prosody)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -54,4 +58,9 @@ if [ "${SYSTEM:-1}" = 1 ]; then
         MEASURES=${MEASURES:-"tcp udp latency callgrind"} \
         ROUNDS=${ROUNDS:-3} REPORT=suite SUITE_COMMAND="bash tests/bench/run.sh" \
         bash "$HERE/switch-iperf.sh"
+fi
+
+if [ "${LINKS:-1}" = 1 ]; then
+    # its own systems and section: not the suite's SYSTEMS, MEASURES or REPORT
+    env -u SYSTEMS -u MEASURES -u REPORT -u SECTION_TITLE bash "$HERE/link-vs-tcp.sh"
 fi
