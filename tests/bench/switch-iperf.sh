@@ -57,7 +57,7 @@
 # Adding a system: write system_NAME_start (it must set NS_A NS_B IF_A IF_B, SW_PID (or empty
 # when the switch is in the kernel) and PLUG_PIDS, and register every PID with track_pid and
 # every namespace with make_ns; cpu_proc names the processes whose CPU to record one by one);
-# cleanup is generic. Adding a measure: write measure_NAME,
+# cleanup is generic. An optional system_NAME_after runs after each load (raw results). Adding a measure: write measure_NAME,
 # which appends one JSON line per run to $RESULTS, and give it a section title in
 # MEASURE_TITLE.
 set -euo pipefail
@@ -406,10 +406,18 @@ start_room() { # TRANSPORT [MEMBER FLAGS...]: master (tap A) and one member (tap
     IF_A=tap0 IF_B=tap0
 }
 
+room_status() { # raw results: both joins' `status --json` (links: frames, stanzas, drops, queue)
+    local exe n
+    read -r exe _ <<<"$OURS_CMD"
+    for n in "" 2; do "$exe" status -M "$RUN_DIR/mgmt$n" --json >"$RUN_DIR/status$n.json" 2>&1 || true; done
+}
+
 system_room_xmpp_start() { start_room xmpp; }
+system_room_xmpp_after() { room_status; }
 system_room_xmpp_describe() { echo "Prosody $(prosody_version) on 127.0.0.1 (tests/src/prosody.cfg.lua: no \`limits\`, no \`smacks\`, Nagle off, 256 KiB reads) and two \`${OURS_SHOWN% switch} join ROOM --transport xmpp --tap TAP\` (master with \`--master\`, tap A; member, tap B): frames as stanzas via Prosody; switch CPU = both joins (Prosody apart)"; }
 
 system_room_tcp_start() { start_room tcp --listen "127.0.0.1:$(free_port)"; }
+system_room_tcp_after() { room_status; }
 system_room_tcp_describe() { echo "the same room with \`--transport tcp\`, the member with \`--listen 127.0.0.1:PORT\` (the master dials it): a direct encrypted link on loopback set up through the room; Prosody idles"; }
 
 prosody_version() { dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo unknown; }
@@ -511,6 +519,7 @@ measure_load() { # KIND SYSTEM ROUND ORDER [IPERF3 ARGS...]: iperf3 NS_B -> NS_A
     c1=$(switch_counters)
     ld1=$(link_drops)
     [ -z "$SW_PID" ] || thread_ticks "$SW_PID" >"$RUN_DIR/switch-threads.txt"
+    ! declare -F "system_${sys}_after" >/dev/null || "system_${sys}_after"
     [ -z "$SW_PID" ] || alive "$SW_PID" || alive_flag=0
     stop_pid "$SRV_PID"
     local args=(--system "$sys" --round "$round" --order "$order" --seconds "$SECONDS_PER_RUN"
