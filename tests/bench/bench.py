@@ -527,7 +527,7 @@ def report_profile(a):
                    f"| {sum(sc.values()) / rok:.3f} | {mix} |")
     out.append("")
     for r in recs:
-        for proc, top in (r.get("perf_top") or {}).items():
+        for proc, top in sorted((r.get("perf_top") or {}).items()):
             if not top:
                 continue
             out.append(f"Hot spots of `{r['system']}`, process `{proc}` (round {r['round']}, self %):\n")

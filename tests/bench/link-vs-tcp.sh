@@ -4,7 +4,9 @@
 #   bare_lo     one namespace's loopback, no switch (the kernel's TCP alone: the path the
 #               links' own streams take)
 #   bare_veth   the two namespaces joined by a veth pair, no switch (same endpoints as below)
-#   ours_tap    tap -> one switch -> tap, no link (reference: what the switches cost alone)
+#   ours_tap    tap -> one switch -> tap, no link (reference: what the switches cost alone;
+#               TCP super-segments cross it whole thanks to the taps' offloads)
+#   ours_tap_plain  the same with --no-tap-offloads: 1514-byte frames, as on a link
 #   ours_link   tap -> switch -> encrypted TCP link on loopback -> switch -> tap (switch
 #               --listen / --connect)
 #   room_tcp    the same through two `join` processes of a room, --transport tcp
@@ -25,7 +27,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export ROUNDS=${ROUNDS:-3}
 export SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-SYSTEMS=${SYSTEMS:-"bare_lo bare_veth ours_tap ours_link room_tcp room_xmpp"}
+SYSTEMS=${SYSTEMS:-"bare_lo bare_veth ours_tap ours_tap_plain ours_link room_tcp room_xmpp"}
 PROFILE=${PROFILE:-1}
 cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN tests/bench/link-vs-tcp.sh"
 SYSTEMS=$SYSTEMS MEASURES=tcp REPORT=links BENCH_CMD=$cmd \
