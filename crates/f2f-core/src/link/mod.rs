@@ -34,6 +34,7 @@ use snow::{HandshakeState, TransportState};
 use self::crypto::{SeededResolver, KEY_LEN, PROLOGUE};
 use self::wire::{Message, Messages, RecordDecoder, RecordError, RecordKind};
 use crate::time::{Duration, Instant};
+use crate::wire::offload::VnetHdr;
 
 /// Which end of the TCP connection this session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,8 +210,10 @@ struct Inner {
     out: Vec<u8>,
     /// Decrypted plaintext of the last transport record.
     plain: Vec<u8>,
-    /// Our control messages waiting to be sealed (pings, pongs).
+    /// Our control messages waiting to be sealed (pings, pongs, features).
     control: Vec<u8>,
+    /// The feature bits the peer announced (none until its message came).
+    peer_features: u32,
     events: VecDeque<Event>,
     stats: LinkStats,
 }
@@ -259,6 +262,7 @@ impl Session {
             out: Vec::new(),
             plain: Vec::new(),
             control: Vec::new(),
+            peer_features: 0,
             events: VecDeque::new(),
             stats: LinkStats {
                 state: "handshake",
@@ -340,6 +344,12 @@ impl Session {
         }
     }
 
+    /// Whether the peer takes offloaded-frame messages
+    /// ([`wire::FEATURE_OFFLOADS`]); false until its features message came.
+    pub fn peer_takes_offloads(&self) -> bool {
+        self.inner.peer_features & wire::FEATURE_OFFLOADS != 0
+    }
+
     /// Seal `messages` (encoded with [`wire::push_frame`]) into as few
     /// records as fit. Refused unless the session is up.
     pub fn send_messages(&mut self, messages: &[u8]) -> Result<(), LinkError> {
@@ -354,7 +364,7 @@ impl Session {
             return Err(inner.fail(e));
         }
         inner.stats.frames_out += Messages::new(messages)
-            .filter(|m| matches!(m, Ok(Message::Frame(_))))
+            .filter(|m| matches!(m, Ok(Message::Frame(_) | Message::Offloaded(..))))
             .count() as u64;
         Ok(())
     }
@@ -547,6 +557,7 @@ impl Inner {
     fn up(&mut self, peer_key: [u8; KEY_LEN]) {
         self.stats.state = "up";
         self.events.push_back(Event::Up { peer_key });
+        wire::push_control(&mut self.control, Message::Features(wire::FEATURE_OFFLOADS));
     }
 
     fn read_transport(&mut self, now: Instant, body: &[u8]) -> Result<bool, LinkError> {
@@ -587,10 +598,11 @@ impl Inner {
         let mut frames = false;
         for m in Messages::new(&self.plain) {
             match m? {
-                Message::Frame(_) => {
+                Message::Frame(_) | Message::Offloaded(..) => {
                     frames = true;
                     self.stats.frames_in += 1;
                 }
+                Message::Features(bits) => self.peer_features = bits,
                 Message::Ping(token) => {
                     wire::push_control(&mut self.control, Message::Pong(token));
                 }
@@ -654,18 +666,20 @@ fn seal(
     Ok(())
 }
 
-/// The frames of one decrypted record.
+/// The frames of one decrypted record, each with its virtio-net header
+/// (the default, plain one for ordinary frames).
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
     messages: Messages<'a>,
 }
 
 impl<'a> Iterator for Frames<'a> {
-    type Item = &'a [u8];
+    type Item = (VnetHdr, &'a [u8]);
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<Self::Item> {
         self.messages.by_ref().find_map(|m| match m {
-            Ok(Message::Frame(f)) => Some(f),
+            Ok(Message::Frame(f)) => Some((VnetHdr::default(), f)),
+            Ok(Message::Offloaded(hdr, f)) => Some((hdr, f)),
             _ => None,
         })
     }

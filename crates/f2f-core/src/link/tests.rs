@@ -18,7 +18,7 @@ fn pump(now: Instant, from: &mut Session, to: &mut Session) -> Vec<Vec<u8>> {
     to.handle_input(&bytes);
     let mut frames = Vec::new();
     while let Ok(true) = to.poll_frames(now) {
-        frames.extend(to.frames().map(<[u8]>::to_vec));
+        frames.extend(to.frames().map(|(_, f)| f.to_vec()));
     }
     frames
 }
@@ -77,7 +77,7 @@ fn handshake_then_frames_both_ways() {
     r.handle_input(&out);
     let mut got = Vec::new();
     while let Ok(true) = r.poll_frames(t0) {
-        got.extend(r.frames().map(<[u8]>::to_vec));
+        got.extend(r.frames().map(|(_, f)| f.to_vec()));
     }
     assert_eq!(got, [big.clone(), b"small".to_vec(), jumbo]);
     r.send_messages(&frames(&[&big])).unwrap();
@@ -167,4 +167,39 @@ fn handshake_times_out_and_garbage_is_refused() {
         r.poll_frames(t0).unwrap_err(),
         LinkError::Unexpected(RecordKind::Transport)
     );
+}
+
+#[test]
+fn offloaded_frames_cross_whole_once_the_peer_announced_them() {
+    let t0 = Instant::from_secs(1);
+    let (mut i, mut r) = pair(t0, &config(7, 1), &config(7, 2));
+    assert!(i.peer_takes_offloads() && r.peer_takes_offloads());
+    let hdr = VnetHdr {
+        flags: crate::wire::offload::F_NEEDS_CSUM,
+        gso_type: crate::wire::offload::GSO_TCPV4,
+        hdr_len: 66,
+        gso_size: 1448,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    let segment = vec![0x5a; wire::MAX_OFFLOADED_FRAME];
+    let mut messages = Vec::new();
+    messages.extend_from_slice(&wire::offloaded_header(&hdr, segment.len()).unwrap());
+    messages.extend_from_slice(&segment);
+    wire::push_frame(&mut messages, b"plain").unwrap();
+    i.send_messages(&messages).unwrap();
+    let mut out = Vec::new();
+    i.poll_transmit(&mut out);
+    r.handle_input(&out);
+    let mut got = Vec::new();
+    while let Ok(true) = r.poll_frames(t0) {
+        got.extend(r.frames().map(|(h, f)| (h, f.to_vec())));
+    }
+    assert_eq!(
+        got,
+        [(hdr, segment), (VnetHdr::default(), b"plain".to_vec())]
+    );
+    assert_eq!(i.stats().frames_out, 2);
+    assert_eq!(r.stats().frames_in, 2);
+    assert!(wire::offloaded_header(&hdr, wire::MAX_OFFLOADED_FRAME + 1).is_err());
 }

@@ -41,9 +41,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use f2f_core::link::{Event, LinkConfig, LinkError, Refusal, Role, Session, Timers};
+use f2f_core::link::{wire, Event, LinkConfig, LinkError, Refusal, Role, Session, Timers};
 use f2f_core::status::LinkStatus;
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
+use f2f_core::wire::offload::VnetHdr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
@@ -149,13 +150,30 @@ impl Entry {
 struct LinkSink {
     queue: FrameQueue,
     entry: Arc<Entry>,
+    /// The peer takes offloaded frames: TCP super-segments from a tap cross
+    /// the link whole instead of being cut into MTU-sized frames here.
+    peer_takes_offloads: AtomicBool,
+}
+
+impl LinkSink {
+    fn counted(&self, sent: io::Result<()>) -> io::Result<()> {
+        sent.inspect_err(|_| {
+            self.entry.drops.fetch_add(1, Ordering::Relaxed);
+        })
+    }
 }
 
 impl FrameSink for LinkSink {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        self.queue.try_send(frame).inspect_err(|_| {
-            self.entry.drops.fetch_add(1, Ordering::Relaxed);
-        })
+        self.counted(self.queue.try_send(frame))
+    }
+
+    fn try_send_offloaded(&self, hdr: &VnetHdr, frame: &[u8]) -> Option<io::Result<()>> {
+        if !self.peer_takes_offloads.load(Ordering::Relaxed) {
+            return None;
+        }
+        let header = wire::offloaded_header(hdr, frame.len()).ok()?;
+        Some(self.counted(self.queue.try_send_with_header(&header, frame)))
     }
 
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
@@ -515,11 +533,15 @@ impl Connection<'_> {
             while let Some(Event::Up { peer_key }) = session.poll_event() {
                 self.attach(peer_key);
             }
+            if let Some((_, sink)) = &self.attached {
+                sink.peer_takes_offloads
+                    .store(session.peer_takes_offloads(), Ordering::Relaxed);
+            }
             match got {
                 Ok(true) => {
                     if let Some((port, _)) = &self.attached {
-                        let frames: Vec<&[u8]> = session.frames().collect();
-                        datapath.forward_batch(*port, &frames, scratch);
+                        let (hdrs, frames): (Vec<VnetHdr>, Vec<&[u8]>) = session.frames().unzip();
+                        datapath.forward_offloaded(*port, &frames, &hdrs, scratch);
                     }
                 }
                 Ok(false) | Err(_) => return,
@@ -571,6 +593,7 @@ impl Connection<'_> {
         let sink = Arc::new(LinkSink {
             queue: FrameQueue::with_framing(Framing::LinkMessage, QUEUE_BYTES),
             entry: Arc::clone(self.entry),
+            peer_takes_offloads: AtomicBool::new(false),
         });
         datapath.add_sink(
             port,
