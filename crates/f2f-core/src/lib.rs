@@ -40,6 +40,7 @@ pub mod fdb;
 pub mod fuzzing;
 pub mod link;
 pub mod mac;
+pub mod provision;
 pub mod room;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dhcp::Ipv4Net;
 use crate::mac::MacAddr;
+use crate::provision::ImageOffer;
 
 /// The protocol version this code speaks (the `"f2f"` field).
 pub const VERSION: u64 = 1;
@@ -113,6 +114,10 @@ pub struct Grant {
     pub topology: Topology,
     /// Whether this member's switch serves DHCP (only the master's does).
     pub dhcp: bool,
+    /// The base image the master offers (`join --serve-image`), fetched
+    /// over a direct connection by members started with `--vm room:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageOffer>,
 }
 
 /// The master's list of granted members present.
@@ -422,7 +427,7 @@ impl Message {
                 if let Some(m) = g.macs.iter().find(|m| m.is_multicast()) {
                     return Err(format!("`macs` holds the group address {m}"));
                 }
-                Ok(())
+                g.image.as_ref().map_or(Ok(()), ImageOffer::validate)
             }
             Message::Peers(p) => {
                 if p.peers.len() > MAX_PEERS {

@@ -91,6 +91,7 @@ fn params(topology: Topology, grants: Option<GrantSnapshot>) -> MasterParams {
         macs_per_member: DEFAULT_MACS_PER_MEMBER,
         seed: 42,
         grants,
+        image: None,
     }
 }
 
@@ -442,6 +443,7 @@ fn forged_master_and_its_grants_are_ignored() {
         key: NetworkKey([0; 32]),
         topology: Topology::Mesh,
         dhcp: true,
+        image: None,
     }));
     net.inject("a", "evil", Delivery::Private, &grant);
     assert_eq!(net.logged("a", "ignored grant from evil"), 1);
@@ -685,6 +687,7 @@ fn messages_round_trip_and_read_like_json() {
         key: NetworkKey([0xab; 32]),
         topology: Topology::Mesh,
         dhcp: false,
+        image: None,
     });
     let text = message::encode(&grant);
     assert!(

@@ -512,7 +512,7 @@ impl Connection<'_> {
         let datapath = Arc::clone(&self.links.datapath);
         loop {
             let got = session.poll_frames(datapath.now());
-            while let Some(Event::Up { peer_key }) = session.poll_event() {
+            while let Some(Event::Up { peer_key, .. }) = session.poll_event() {
                 self.attach(peer_key);
             }
             match got {
