@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use f2f_core::link::{Event, LinkConfig, LinkError, Refusal, Role, Session, Timers};
+use f2f_core::link::{Event, LinkConfig, LinkError, Purpose, Refusal, Role, Session, Timers};
 use f2f_core::status::LinkStatus;
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,6 +52,7 @@ use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::keys::{self, Key};
 use crate::limit::Limit;
 use crate::ports::stream::{FrameQueue, Framing};
+use crate::provision::Served;
 
 /// `port/print`'s module name for links.
 pub const MODULE: &str = "link";
@@ -85,6 +86,8 @@ pub struct Links {
     /// The port each peer (by node key) last had: a link that comes back
     /// gets it again when free, so per-port settings (VLANs) survive.
     last_ports: Mutex<HashMap<Key, PortId>>,
+    /// The image bundle accepted sessions for [`Purpose::Image`] get.
+    image: Mutex<Option<Arc<Served>>>,
 }
 
 /// One link's shared facts: what `status` shows and how to stop it.
@@ -197,7 +200,14 @@ impl Links {
             entries: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             last_ports: Mutex::new(HashMap::new()),
+            image: Mutex::new(None),
         })
+    }
+
+    /// Serve `image` to accepted sessions that ask for an image instead of
+    /// a link (`join --serve-image`).
+    pub fn serve_image(&self, image: Arc<Served>) {
+        *self.image.lock().unwrap_or_else(PoisonError::into_inner) = Some(image);
     }
 
     /// Dial `peer` (`HOST:PORT`, resolved at each attempt) with
@@ -401,14 +411,37 @@ impl Links {
             permit,
             attached: None,
             was_up: false,
+            handover: None,
         };
-        let result = match Session::new(self.datapath.now(), role, config, keys::random_key()) {
-            Ok(session) => conn.drive(&stream, session).await,
-            Err(e) => Err(Ended::Session(e)),
+        let mut session = match Session::new(self.datapath.now(), role, config, keys::random_key())
+        {
+            Ok(session) => session,
+            Err(e) => {
+                return Outcome {
+                    was_up: false,
+                    reason: e.to_string(),
+                    error: Some(e),
+                }
+            }
         };
+        let result = conn.drive(&stream, &mut session).await;
         conn.detach();
         let (reason, error) = match result {
             Ok(()) => ("removed".to_string(), None),
+            Err(Ended::Handover(purpose, unsent)) => {
+                // Held while the transfer runs: transfers count against the
+                // listener's handshake limit.
+                let _permit = conn.permit.take();
+                let image = self
+                    .image
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                let clock = *self.datapath.clock();
+                let why =
+                    crate::provision::serve(stream, session, unsent, purpose, image, clock).await;
+                (why, None)
+            }
             Err(Ended::Session(e)) => (e.to_string(), Some(e)),
             Err(Ended::Closed) => ("connection closed by the peer".to_string(), None),
             Err(Ended::Io(e)) => (format!("connection error: {e}"), None),
@@ -425,6 +458,9 @@ impl Links {
 #[derive(Debug)]
 enum Ended {
     Session(LinkError),
+    /// The session came up for another purpose than a link (the purpose,
+    /// and the session's bytes not yet written).
+    Handover(Purpose, Vec<u8>),
     Closed,
     Io(io::Error),
 }
@@ -438,12 +474,14 @@ struct Connection<'a> {
     permit: Option<OwnedSemaphorePermit>,
     attached: Option<(PortId, Arc<LinkSink>)>,
     was_up: bool,
+    /// The session came up for this other purpose than a link.
+    handover: Option<Purpose>,
 }
 
 impl Connection<'_> {
     /// Move bytes and frames until the session ends or the link is removed
     /// (`Ok`).
-    async fn drive(&mut self, stream: &TcpStream, mut session: Session) -> Result<(), Ended> {
+    async fn drive(&mut self, stream: &TcpStream, session: &mut Session) -> Result<(), Ended> {
         let datapath = Arc::clone(&self.links.datapath);
         let mut out: Vec<u8> = Vec::new();
         let mut written = 0;
@@ -490,8 +528,11 @@ impl Connection<'_> {
                 }
                 r = stream.readable() => {
                     r.map_err(Ended::Io)?;
-                    let eof = read_some(stream, &mut buf, &mut session)?;
-                    self.receive(&mut session, &mut scratch);
+                    let eof = read_some(stream, &mut buf, session)?;
+                    self.receive(session, &mut scratch);
+                    if let Some(purpose) = self.handover {
+                        return Err(Ended::Handover(purpose, out.split_off(written)));
+                    }
                     if eof {
                         // What came before the end (a refusal) explains it.
                         return Err(session.error().cloned().map_or(Ended::Closed, Ended::Session));
@@ -502,7 +543,7 @@ impl Connection<'_> {
                     let _ = session.handle_timeout(datapath.now());
                 }
             }
-            self.publish(&session);
+            self.publish(session);
         }
     }
 
@@ -512,8 +553,13 @@ impl Connection<'_> {
         let datapath = Arc::clone(&self.links.datapath);
         loop {
             let got = session.poll_frames(datapath.now());
-            while let Some(Event::Up { peer_key, .. }) = session.poll_event() {
-                self.attach(peer_key);
+            while let Some(Event::Up { peer_key, purpose }) = session.poll_event() {
+                if purpose == Purpose::Link {
+                    self.attach(peer_key);
+                } else {
+                    self.handover = Some(purpose);
+                    return;
+                }
             }
             match got {
                 Ok(true) => {
