@@ -19,7 +19,7 @@ use f2f_core::room::Grant;
 use tokio::sync::{oneshot, Notify};
 use tracing::{info, warn};
 
-use crate::provision::{fetch, ROOM_IMAGE};
+use crate::provision::{fetch, ATTEMPTS, ROOM_IMAGE};
 use crate::vm::{launch, Ended, VmOptions};
 
 /// How long a stopping VM gets before `join` goes on without it (qemu gets
@@ -47,7 +47,7 @@ async fn run_vm(
             bail!("--vm {ROOM_IMAGE}: the master offers no image (it needs --serve-image BUNDLE)");
         };
         let fetched = tokio::select! {
-            dir = fetch(offer, grant.key.0, &opts.state_dir) => dir?,
+            dir = fetch(offer, grant.key.0, &opts.state_dir, ATTEMPTS) => dir?,
             () = stop.notified() => return Ok(Ended::Stopped(
                 "join is exiting while fetching the image".to_string(),
             )),

@@ -38,7 +38,7 @@ pub const ROOM_IMAGE: &str = "room:";
 /// Where fetched bundles go, under the state directory.
 pub const IMAGES_DIR: &str = "images";
 /// Attempts at a transfer before giving up (each resumes the last).
-const ATTEMPTS: u32 = 8;
+pub const ATTEMPTS: u32 = 8;
 /// Longest pause between attempts.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Time allowed for the TCP connection to the master.
@@ -375,8 +375,14 @@ impl Side for Refuse {
 }
 
 /// Fetches the image of `offer` into `state_dir/images/NAME/` (what is
-/// already there and verified is kept) and returns that directory.
-pub async fn fetch(offer: &ImageOffer, network_key: Key, state_dir: &Path) -> Result<PathBuf> {
+/// already there and verified is kept) in at most `attempts` connections,
+/// and returns that directory.
+pub async fn fetch(
+    offer: &ImageOffer,
+    network_key: Key,
+    state_dir: &Path,
+    attempts: u32,
+) -> Result<PathBuf> {
     let dir = state_dir.join(IMAGES_DIR).join(&offer.name);
     crate::state::ensure_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let Some(endpoint) = &offer.endpoint else {
@@ -404,11 +410,9 @@ pub async fn fetch(offer: &ImageOffer, network_key: Key, state_dir: &Path) -> Re
         receiver.progress.finish();
         match result {
             Ok(()) => continue,
-            Err(e) if attempt >= ATTEMPTS => {
+            Err(e) if attempt >= attempts => {
                 bail!(
-                    "cannot fetch image {} from the master at {endpoint}: {e:#} (images \
-                     travel only over a direct connection to the master, never through the \
-                     XMPP server: its --listen port must be reachable from here)",
+                    "cannot fetch image {} from the master at {endpoint}: {e:#}",
                     offer.name
                 );
             }
@@ -429,10 +433,17 @@ async fn fetch_once(
     config: &LinkConfig,
     receiver: &mut Receiver,
 ) -> Result<()> {
+    let no_path = |why: String| {
+        anyhow!(
+            "{why}: no direct path to the master (images travel only over a direct \
+             connection to it, never through the XMPP server: its --listen port must be \
+             reachable from here)"
+        )
+    };
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint.as_str()))
         .await
-        .map_err(|_| anyhow!("connecting timed out after {CONNECT_TIMEOUT:?}"))?
-        .with_context(|| format!("cannot connect to {endpoint}"))?;
+        .map_err(|_| no_path(format!("connecting timed out after {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| no_path(format!("cannot connect: {e}")))?;
     let _ = stream.set_nodelay(true);
     let clock = Clock::start();
     let mut session = Session::with_purpose(

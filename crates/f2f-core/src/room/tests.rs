@@ -796,3 +796,34 @@ fn a_member_back_from_a_reconnect_drops_peers_that_left_meanwhile() {
     assert_eq!(net.macs("a"), macs);
     assert_eq!(net.status("a").master.as_deref(), Some("m"));
 }
+
+/// The master's image offer rides in every grant and survives the room's JSON; a grant whose
+/// offer names a file outside the bundle is refused as a whole.
+#[test]
+fn grants_carry_the_master_image_offer() {
+    let offer = crate::provision::ImageOffer {
+        name: "slave".into(),
+        endpoint: Some(Endpoint::new("192.0.2.1:7000").unwrap()),
+        files: vec![crate::provision::OfferedFile {
+            name: "image.toml".into(),
+            size: 3,
+            sha256: crate::provision::Sha256Hex([0x5a; 32]),
+        }],
+    };
+    let mut params = params(Topology::Star, None);
+    params.image = Some(offer.clone());
+    let mut net = Net::new();
+    net.join(RoomConfig {
+        master: Some(params),
+        ..member("m")
+    });
+    net.join(member("a"));
+    assert_eq!(net.record.grants["a"].image.as_ref(), Some(&offer));
+    let mut bad = net.record.grants["a"].clone();
+    bad.image.as_mut().unwrap().files[0].name = "../image.toml".into();
+    let text = message::encode(&Message::Grant(bad));
+    assert!(
+        matches!(message::parse(&text), Err(RoomError::Invalid { reason, .. }) if reason.contains("image `files`")),
+        "{text}"
+    );
+}

@@ -714,7 +714,7 @@ mod tests {
     use crate::datapath::mac_table_hasher;
     use f2f_core::switch::{Switch, SwitchConfig};
 
-    fn links() -> Arc<Links> {
+    pub(super) fn links() -> Arc<Links> {
         let sw = Switch::new(SwitchConfig::default(), mac_table_hasher());
         let datapath = Arc::new(Datapath::new(sw, Clock::start()));
         Links::new(
@@ -827,5 +827,50 @@ mod tests {
         })
         .await;
         assert!(b.remove(id));
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::tests::links;
+    use super::*;
+    use crate::provision::{fetch, offer_bundle};
+    use f2f_core::room::Endpoint;
+
+    /// A listener serving a bundle hands image sessions to the transfer instead of a port: the
+    /// files arrive whole; a served file that no longer matches its offered hash is refused
+    /// with the reason and its `.part` deleted.
+    #[tokio::test]
+    async fn image_sessions_are_served_and_checked() {
+        let dir = std::env::temp_dir().join(format!("f2f-image-test-{}", std::process::id()));
+        let bundle = dir.join("served").join("tiny");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(bundle.join("image.toml"), "disk = \"disk.raw\"\n").unwrap();
+        let disk: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(bundle.join("disk.raw"), &disk).unwrap();
+
+        let key = keys::random_key();
+        let master = links();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Endpoint::new(&listener.local_addr().unwrap().to_string()).unwrap();
+        master.listen(listener, key).unwrap();
+        let served = offer_bundle(&bundle, Some(endpoint), None).unwrap();
+        let offer = served.offer().clone();
+        master.serve_image(served);
+
+        let state = dir.join("member");
+        let got = fetch(&offer, key, &state, 1).await.unwrap();
+        assert_eq!(std::fs::read(got.join("disk.raw")).unwrap(), disk);
+        assert!(master.statuses().is_empty(), "an image session is no link");
+
+        let mut changed = disk.clone();
+        changed[1000] ^= 1;
+        std::fs::write(bundle.join("disk.raw"), &changed).unwrap();
+        let err = fetch(&offer, key, &dir.join("other"), 1).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("content hash mismatch"), "{text}");
+        let images = dir.join("other").join("images").join("tiny");
+        assert!(!images.join("disk.raw.part").exists() && !images.join("disk.raw").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
