@@ -24,8 +24,10 @@ const STEP: Duration = Duration::from_secs(40);
 /// What `--vm` says to take the master's image.
 const ROOM_IMAGE: &str = "room:";
 
-fn prerequisites() -> bool {
-    require_f2f() && require_prosody() && require_tool(QEMU) && require_tool(QEMU_IMG)
+/// The image bundles, when every tool the tests need is there.
+fn bundles() -> Option<std::path::PathBuf> {
+    let tools = require_f2f() && require_prosody() && require_tool(QEMU) && require_tool(QEMU_IMG);
+    tools.then(image_bundles).flatten()
 }
 
 fn spec(user: &str, room: &str, flags: &[String]) -> JoinSpec {
@@ -73,10 +75,7 @@ fn number_after(line: &str, key: &str) -> u64 {
 
 #[test]
 fn a_member_fetches_the_image_from_the_master_resumes_and_keeps_it() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(bundles) = image_bundles() else {
+    let Some(bundles) = bundles() else {
         return;
     };
     let bundle = bundles.join("slave");
@@ -150,10 +149,7 @@ fn a_member_fetches_the_image_from_the_master_resumes_and_keeps_it() {
 
 #[test]
 fn without_a_direct_path_or_an_offer_the_member_says_why() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(bundles) = image_bundles() else {
+    let Some(bundles) = bundles() else {
         return;
     };
     let tmp = TempDir::new("provision-fail");

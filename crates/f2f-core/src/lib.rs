@@ -38,6 +38,7 @@ pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod hex;
 pub mod link;
 pub mod mac;
 pub mod provision;

@@ -89,16 +89,9 @@ pub struct Sha256Hex(pub [u8; 32]);
 impl TryFrom<String> for Sha256Hex {
     type Error = String;
     fn try_from(s: String) -> Result<Sha256Hex, String> {
-        let bad = || "sha256 is not 64 hex digits".to_string();
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
-            let text = core::str::from_utf8(pair).map_err(|_| bad())?;
-            *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
-        }
-        Ok(Sha256Hex(out))
+        crate::hex::decode32(&s)
+            .map(Sha256Hex)
+            .ok_or_else(|| "sha256 is not 64 hex digits".to_string())
     }
 }
 
@@ -110,7 +103,7 @@ impl From<Sha256Hex> for String {
 
 impl fmt::Display for Sha256Hex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&crate::hex::encode(&self.0))
     }
 }
 

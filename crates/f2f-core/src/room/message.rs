@@ -275,22 +275,15 @@ pub struct NetworkKey(pub [u8; 32]);
 impl TryFrom<String> for NetworkKey {
     type Error = String;
     fn try_from(s: String) -> Result<NetworkKey, String> {
-        let bad = || "key is not 64 hex digits".to_string();
-        if s.len() != 64 || !s.is_ascii() {
-            return Err(bad());
-        }
-        let mut key = [0u8; 32];
-        for (byte, pair) in key.iter_mut().zip(s.as_bytes().chunks(2)) {
-            let text = core::str::from_utf8(pair).map_err(|_| bad())?;
-            *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
-        }
-        Ok(NetworkKey(key))
+        crate::hex::decode32(&s)
+            .map(NetworkKey)
+            .ok_or_else(|| "key is not 64 hex digits".to_string())
     }
 }
 
 impl From<NetworkKey> for String {
     fn from(k: NetworkKey) -> String {
-        k.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&k.0)
     }
 }
 
