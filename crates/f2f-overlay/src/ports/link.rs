@@ -835,11 +835,12 @@ mod image_tests {
     use super::tests::links;
     use super::*;
     use crate::provision::{fetch, offer_bundle};
+    use f2f_core::provision::ImageOffer;
     use f2f_core::room::Endpoint;
 
     /// A listener serving a bundle hands image sessions to the transfer instead of a port: the
     /// files arrive whole; a served file that no longer matches its offered hash is refused
-    /// with the reason and its `.part` deleted.
+    /// with the reason and its `.part` deleted; an address nobody answers at is no path.
     #[tokio::test]
     async fn image_sessions_are_served_and_checked() {
         let dir = std::env::temp_dir().join(format!("f2f-image-test-{}", std::process::id()));
@@ -871,6 +872,23 @@ mod image_tests {
         assert!(text.contains("content hash mismatch"), "{text}");
         let images = dir.join("other").join("images").join("tiny");
         assert!(!images.join("disk.raw.part").exists() && !images.join("disk.raw").exists());
+
+        // Nobody listening at the offered address: no direct path, said so.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = Endpoint::new(&closed.local_addr().unwrap().to_string()).unwrap();
+        drop(closed);
+        let unreachable = ImageOffer {
+            endpoint: Some(gone),
+            ..offer
+        };
+        let err = fetch(&unreachable, key, &dir.join("third"), 1)
+            .await
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("cannot connect") && text.contains("no direct path to the master"),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
