@@ -519,6 +519,7 @@ impl Receiver {
             part.sync_all()?;
         }
         fs::rename(part_path(&self.dir, &name), self.dir.join(&name))?;
+        self.progress.clear();
         info!(file = name, sha256 = %download.file().sha256, "image file verified");
         self.pending.remove(0);
         Ok(())
@@ -599,7 +600,10 @@ struct Progress {
     done: u64,
     start: std::time::Instant,
     at_start: u64,
-    last: Option<std::time::Instant>,
+    /// When progress was last shown (or the start).
+    last: std::time::Instant,
+    /// Whether anything was shown.
+    shown: bool,
     bar: bool,
 }
 
@@ -611,7 +615,8 @@ impl Progress {
             done,
             start: std::time::Instant::now(),
             at_start: done,
-            last: None,
+            last: std::time::Instant::now(),
+            shown: false,
             bar: io::stderr().is_terminal(),
         }
     }
@@ -619,8 +624,9 @@ impl Progress {
     fn add(&mut self, n: u64) {
         self.done += n;
         let every = if self.bar { BAR_EVERY } else { LOG_EVERY };
-        if self.last.is_none_or(|t| t.elapsed() >= every) {
-            self.last = Some(std::time::Instant::now());
+        if self.last.elapsed() >= every {
+            self.last = std::time::Instant::now();
+            self.shown = true;
             self.show();
         }
     }
@@ -646,14 +652,22 @@ impl Progress {
         }
     }
 
+    /// Wipes the bar (a terminal) so a log line gets a line of its own; the
+    /// next update draws it again.
+    fn clear(&self) {
+        if self.bar && self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
     /// Ends the bar's line (a terminal) after a last update.
     fn finish(&mut self) {
-        if self.last.is_some() {
+        if self.shown {
             self.show();
             if self.bar {
                 eprintln!();
             }
-            self.last = None;
+            self.shown = false;
         }
     }
 }
