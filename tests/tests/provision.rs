@@ -1,11 +1,12 @@
 //! Image provisioning (issue 9): a member started with `join --vm room:` fetches the bundle the
 //! master serves (`--serve-image`) over a direct connection to the master's `--listen` port,
 //! never through the XMPP server; every file's SHA-256 equals the master's; a transfer killed
-//! midway resumes at the `.part`'s size; a verified copy is not fetched again; and without a
-//! direct path (or an offer) the member fails saying so.
+//! midway resumes at the `.part`'s size, as does one whose master is killed and restarted; a
+//! verified copy is not fetched again; and without a direct path (or an offer) the member fails
+//! saying so.
 //!
 //! The master's upload is rate-limited (`--serve-image-rate`) so the member can be killed in
-//! the middle of the ~11 MB slave bundle; the whole test takes ~20 s.
+//! the middle of the ~11 MB slave bundle; the whole test takes ~15 s.
 
 use std::path::Path;
 use std::time::Duration;
@@ -122,6 +123,23 @@ fn a_member_fetches_the_image_from_the_master_resumes_and_keeps_it() {
         number_after(&resumed, " at ") >= held,
         "resumed below what was held ({held}): {resumed}"
     );
+
+    // The master dies in the middle of the rest: the member retries, and resumes further on
+    // once the master is back.
+    let first = number_after(&resumed, " at ");
+    wait_log(&mut m1, "progress", |l| {
+        l.contains("fetching image slave:") && number_after(l, "slave: ") >= 4_000_000
+    });
+    master.child.signal(Signal::SIGKILL);
+    master.child.wait_exit(Duration::from_secs(5));
+    wait_log(&mut m1, "retry", |l| {
+        l.contains("image transfer failed, retrying")
+    });
+    master.restart(&prosody, tmp.path(), &spec("master", &room, &master_flags));
+    let again = wait_log(&mut m1, "second resume", |l| {
+        l.contains("resuming ") && number_after(l, " at ") > first
+    });
+    eprintln!("after the master's restart: {again}");
     wait_log(&mut m1, "VM start", |l| l.contains("VM started"));
     for file in ["image.toml", "base.qcow2", "vmlinuz", "initramfs.gz"] {
         assert_eq!(
