@@ -77,6 +77,42 @@ pub struct LinkConfig {
     pub timers: Timers,
 }
 
+/// What a session is for, said by the initiator inside its last handshake
+/// message (encrypted and bound to the network key), so one listening port
+/// serves both links and image transfers. An initiator that says nothing
+/// wants a link (what every earlier version sends).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// A switch-to-switch link carrying frames.
+    #[default]
+    Link,
+    /// An image transfer ([`crate::provision`]): the messages are transfer
+    /// messages instead of Ethernet frames.
+    Image,
+    /// A purpose this version does not know (the payload's first byte).
+    Unknown(u8),
+}
+
+impl Purpose {
+    /// The handshake payload that says this purpose.
+    fn payload(self) -> &'static [u8] {
+        match self {
+            Purpose::Link => &[],
+            Purpose::Image => &[2],
+            Purpose::Unknown(_) => &[0xff],
+        }
+    }
+
+    /// The purpose a received handshake payload says.
+    fn from_payload(payload: &[u8]) -> Purpose {
+        match payload.first() {
+            None | Some(1) => Purpose::Link,
+            Some(2) => Purpose::Image,
+            Some(&c) => Purpose::Unknown(c),
+        }
+    }
+}
+
 /// Why a refusal was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -146,6 +182,8 @@ pub enum Event {
     Up {
         /// The peer's static public key.
         peer_key: [u8; KEY_LEN],
+        /// What the session is for: the initiator's own, or what it said.
+        purpose: Purpose,
     },
 }
 
@@ -205,6 +243,8 @@ pub struct Session {
 struct Inner {
     state: State,
     role: Role,
+    /// Ours as initiator; the peer's once its last handshake message is read.
+    purpose: Purpose,
     timers: Timers,
     /// Encrypted bytes waiting for the stream.
     out: Vec<u8>,
@@ -237,6 +277,19 @@ impl Session {
         config: &LinkConfig,
         seed: [u8; KEY_LEN],
     ) -> Result<Session, LinkError> {
+        Session::with_purpose(now, role, config, seed, Purpose::Link)
+    }
+
+    /// [`Session::new`] for an initiator with another [`Purpose`] than a
+    /// link (a responder learns the purpose from the peer: `purpose` is
+    /// ignored there).
+    pub fn with_purpose(
+        now: Instant,
+        role: Role,
+        config: &LinkConfig,
+        seed: [u8; KEY_LEN],
+        purpose: Purpose,
+    ) -> Result<Session, LinkError> {
         let setup = |e: snow::Error| LinkError::Setup(e.to_string());
         let params = crypto::params().map_err(setup)?;
         let builder = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
@@ -258,6 +311,10 @@ impl Session {
                 sent: 0,
             },
             role,
+            purpose: match role {
+                Role::Initiator => purpose,
+                Role::Responder => Purpose::Link,
+            },
             timers: config.timers,
             out: Vec::new(),
             plain: Vec::new(),
@@ -480,8 +537,14 @@ impl Inner {
             return Err(LinkError::Unexpected(RecordKind::Handshake));
         };
         let mut msg = [0u8; wire::MAX_HANDSHAKE_RECORD];
+        // The initiator's second message (the third of XX) is encrypted and
+        // authenticated: it carries the purpose.
+        let payload = match (self.role, *sent) {
+            (Role::Initiator, 1) => self.purpose.payload(),
+            _ => &[],
+        };
         let n = hs
-            .write_message(&[], &mut msg)
+            .write_message(payload, &mut msg)
             .map_err(|e| LinkError::Setup(e.to_string()))?;
         wire::push_record_header(&mut self.out, RecordKind::Handshake, n);
         self.out.extend_from_slice(msg.get(..n).unwrap_or(&[]));
@@ -497,7 +560,8 @@ impl Inner {
             return Err(LinkError::Unexpected(RecordKind::Handshake));
         };
         let mut payload = [0u8; wire::MAX_HANDSHAKE_RECORD];
-        if let Err(e) = hs.read_message(body, &mut payload) {
+        let read = hs.read_message(body, &mut payload);
+        if let Err(e) = &read {
             // The responder's second read is the message that mixes in the
             // network key: its failure means the initiator holds another key.
             // Say so to the peer before closing.
@@ -509,6 +573,8 @@ impl Inner {
             return Err(LinkError::BadHandshake(e.to_string()));
         }
         if hs.is_handshake_finished() {
+            let said = read.ok().and_then(|n| payload.get(..n)).unwrap_or(&[]);
+            self.purpose = Purpose::from_payload(said);
             self.finish_handshake(Some(now))
         } else if hs.is_my_turn() {
             self.write_handshake()
@@ -556,8 +622,13 @@ impl Inner {
 
     fn up(&mut self, peer_key: [u8; KEY_LEN]) {
         self.stats.state = "up";
-        self.events.push_back(Event::Up { peer_key });
-        wire::push_control(&mut self.control, Message::Features(wire::FEATURE_OFFLOADS));
+        self.events.push_back(Event::Up {
+            peer_key,
+            purpose: self.purpose,
+        });
+        if self.purpose == Purpose::Link {
+            wire::push_control(&mut self.control, Message::Features(wire::FEATURE_OFFLOADS));
+        }
     }
 
     fn read_transport(&mut self, now: Instant, body: &[u8]) -> Result<bool, LinkError> {

@@ -49,13 +49,15 @@ fn handshake_then_frames_both_ways() {
     assert_eq!(
         i.poll_event(),
         Some(Event::Up {
-            peer_key: crypto::public_key(&[2; 32])
+            peer_key: crypto::public_key(&[2; 32]),
+            purpose: Purpose::Link,
         })
     );
     assert_eq!(
         r.poll_event(),
         Some(Event::Up {
-            peer_key: crypto::public_key(&[1; 32])
+            peer_key: crypto::public_key(&[1; 32]),
+            purpose: Purpose::Link,
         })
     );
     let big = vec![0xab; 1518];
@@ -202,4 +204,36 @@ fn offloaded_frames_cross_whole_once_the_peer_announced_them() {
     assert_eq!(i.stats().frames_out, 2);
     assert_eq!(r.stats().frames_in, 2);
     assert!(wire::offloaded_header(&hdr, wire::MAX_OFFLOADED_FRAME + 1).is_err());
+}
+
+/// The initiator's purpose reaches the responder inside the handshake; a wrong key still fails
+/// before any purpose is believed.
+#[test]
+fn the_purpose_travels_in_the_handshake() {
+    let t0 = Instant::from_secs(1);
+    let (a, b) = (config(7, 1), config(7, 2));
+    let mut i = Session::with_purpose(t0, Role::Initiator, &a, [1; 32], Purpose::Image).unwrap();
+    let mut r = Session::new(t0, Role::Responder, &b, [2; 32]).unwrap();
+    for _ in 0..3 {
+        pump(t0, &mut i, &mut r);
+        pump(t0, &mut r, &mut i);
+    }
+    for s in [&mut i, &mut r] {
+        assert!(matches!(
+            s.poll_event(),
+            Some(Event::Up {
+                purpose: Purpose::Image,
+                ..
+            })
+        ));
+    }
+    let mut i =
+        Session::with_purpose(t0, Role::Initiator, &config(8, 1), [1; 32], Purpose::Image).unwrap();
+    let mut r = Session::new(t0, Role::Responder, &b, [2; 32]).unwrap();
+    for _ in 0..3 {
+        pump(t0, &mut i, &mut r);
+        pump(t0, &mut r, &mut i);
+    }
+    assert_eq!(r.error(), Some(&LinkError::KeyMismatch));
+    assert_eq!(r.poll_event(), None);
 }

@@ -10,6 +10,11 @@
 //!         | 3 refusal   (unencrypted, one reason byte; the sender closes next)
 //! ```
 //!
+//! The initiator's last handshake message carries the session's purpose as
+//! its (encrypted) payload: empty or `1` a link, `2` an image transfer
+//! ([`super::Purpose`]); an image session's frame messages are transfer
+//! messages ([`crate::provision::wire`]).
+//!
 //! Inside a transport record, after decryption, a sequence of **messages**:
 //!
 //! ```text
