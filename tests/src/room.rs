@@ -48,6 +48,8 @@ pub struct Member {
     pub state: PathBuf,
     /// Its tap's name (empty for a member started with `--vm`).
     pub tap: String,
+    /// How it attaches (`--tap NAME` or `--vm IMAGE`), again on a restart.
+    attach: Vec<OsString>,
 }
 
 impl Member {
@@ -77,11 +79,10 @@ impl Member {
         self.state.join("vms").join(&self.user)
     }
 
-    /// Starts `join` again with the same account, state directory and tap name (after the
-    /// previous process was killed).
+    /// Starts `join` again with the same account, state directory and tap name or `--vm`
+    /// image (after the previous process was killed).
     pub fn restart(&mut self, prosody: &Prosody, dir: &Path, spec: &JoinSpec) {
         let password = format!("pw-{}", spec.user);
-        let attach = vec!["--tap".into(), self.tap.clone().into()];
         let fresh = Member::launch(
             prosody,
             dir,
@@ -89,7 +90,7 @@ impl Member {
             &password,
             self.state.clone(),
             self.tap.clone(),
-            &attach,
+            &self.attach,
         );
         *self = fresh;
     }
@@ -132,6 +133,7 @@ impl Member {
             ctl,
             state,
             tap,
+            attach: attach.to_vec(),
         }
     }
 

@@ -129,6 +129,8 @@ pub struct MasterParams {
     pub seed: u64,
     /// Grants stored by an earlier run, if any.
     pub grants: Option<GrantSnapshot>,
+    /// The base image offered in every grant, if any.
+    pub image: Option<crate::provision::ImageOffer>,
 }
 
 /// One occupant of the room as its presence shows it.

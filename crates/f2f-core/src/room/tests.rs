@@ -91,6 +91,7 @@ fn params(topology: Topology, grants: Option<GrantSnapshot>) -> MasterParams {
         macs_per_member: DEFAULT_MACS_PER_MEMBER,
         seed: 42,
         grants,
+        image: None,
     }
 }
 
@@ -442,6 +443,7 @@ fn forged_master_and_its_grants_are_ignored() {
         key: NetworkKey([0; 32]),
         topology: Topology::Mesh,
         dhcp: true,
+        image: None,
     }));
     net.inject("a", "evil", Delivery::Private, &grant);
     assert_eq!(net.logged("a", "ignored grant from evil"), 1);
@@ -685,6 +687,7 @@ fn messages_round_trip_and_read_like_json() {
         key: NetworkKey([0xab; 32]),
         topology: Topology::Mesh,
         dhcp: false,
+        image: None,
     });
     let text = message::encode(&grant);
     assert!(
@@ -792,4 +795,35 @@ fn a_member_back_from_a_reconnect_drops_peers_that_left_meanwhile() {
     assert_eq!(net.edges(), edges(&[("a", "c"), ("a", "m"), ("c", "m")]));
     assert_eq!(net.macs("a"), macs);
     assert_eq!(net.status("a").master.as_deref(), Some("m"));
+}
+
+/// The master's image offer rides in every grant and survives the room's JSON; a grant whose
+/// offer names a file outside the bundle is refused as a whole.
+#[test]
+fn grants_carry_the_master_image_offer() {
+    let offer = crate::provision::ImageOffer {
+        name: "slave".into(),
+        endpoint: Some(Endpoint::new("192.0.2.1:7000").unwrap()),
+        files: vec![crate::provision::OfferedFile {
+            name: "image.toml".into(),
+            size: 3,
+            sha256: crate::provision::Sha256Hex([0x5a; 32]),
+        }],
+    };
+    let mut params = params(Topology::Star, None);
+    params.image = Some(offer.clone());
+    let mut net = Net::new();
+    net.join(RoomConfig {
+        master: Some(params),
+        ..member("m")
+    });
+    net.join(member("a"));
+    assert_eq!(net.record.grants["a"].image.as_ref(), Some(&offer));
+    let mut bad = net.record.grants["a"].clone();
+    bad.image.as_mut().unwrap().files[0].name = "../image.toml".into();
+    let text = message::encode(&Message::Grant(bad));
+    assert!(
+        matches!(message::parse(&text), Err(RoomError::Invalid { reason, .. }) if reason.contains("image `files`")),
+        "{text}"
+    );
 }
