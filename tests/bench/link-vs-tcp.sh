@@ -33,5 +33,7 @@ cmd="ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN tests/bench/link-vs-tcp.sh"
 SYSTEMS=$SYSTEMS MEASURES=tcp REPORT=links BENCH_CMD=$cmd \
     SECTION_TITLE="Links vs bare TCP on loopback (issue 10)" "$HERE/switch-iperf.sh"
 [ "$PROFILE" = 1 ] || exit 0
-SYSTEMS=${PROFILE_SYSTEMS:-"ours_tap ours_link room_xmpp"} MEASURES=profile ROUNDS=1 BENCH_CMD=$cmd \
+# (an OUT_DIR given for the run gets the profile's raw results in a subdirectory)
+OUT_DIR=${OUT_DIR:+$OUT_DIR/profile} \
+    SYSTEMS=${PROFILE_SYSTEMS:-"ours_tap ours_link room_xmpp"} MEASURES=profile ROUNDS=1 BENCH_CMD=$cmd \
     SECTION_TITLE="Links vs bare TCP: where the link paths spend CPU (issue 10)" "$HERE/switch-iperf.sh"
