@@ -38,6 +38,9 @@ pub struct Room {
     joined: bool,
     /// Every other occupant, by nick.
     occupants: BTreeMap<String, Node>,
+    /// Occupants known before we dropped out of the room whose presence has
+    /// not come again since (cleared when we are back in).
+    unconfirmed: BTreeSet<String>,
     /// The master we follow (members only).
     master: Option<String>,
     /// The last master we followed, to ask again when it comes back.
@@ -90,6 +93,7 @@ impl Room {
             me: None,
             joined: false,
             occupants: BTreeMap::new(),
+            unconfirmed: BTreeSet::new(),
             master: None,
             last_master: None,
             grant: None,
@@ -111,10 +115,11 @@ impl Room {
             Presence::Available(occ) => self.occupant_available(now, occ),
             Presence::Unavailable { nick } if nick == self.config.nick => {
                 // Out of the room (e.g. reconnecting): presence will be sent
-                // afresh on rejoin; links stay meanwhile.
+                // afresh on rejoin; links stay meanwhile, and the occupants
+                // we knew wait to be confirmed.
                 self.joined = false;
                 self.next_heartbeat = None;
-                self.occupants.clear();
+                self.unconfirmed = self.occupants.keys().cloned().collect();
                 self.log(LogLevel::Info, "we are out of the room".to_string());
             }
             Presence::Unavailable { nick } => self.depart(&nick, "left the room"),
@@ -350,6 +355,7 @@ impl Room {
         self.joined = true;
         self.next_heartbeat = Some(now + HEARTBEAT_INTERVAL);
         self.log(LogLevel::Info, format!("joined {}", self.config.room));
+        self.await_unconfirmed(now);
         // Whoever left while we were out is not in the fresh presence list.
         let gone: Vec<String> = self
             .roster
@@ -385,8 +391,31 @@ impl Room {
         self.reconcile("no longer wired to it");
     }
 
+    /// Back in the room after dropping out: occupants not in the fresh
+    /// presence list may simply not be back yet (the server restarted and
+    /// they reconnect too). Members and the master keep their links and get
+    /// the heartbeat deadline to show up; anyone else is gone.
+    fn await_unconfirmed(&mut self, now: Instant) {
+        let watched: BTreeSet<String> = self.watched().map(str::to_string).collect();
+        for nick in std::mem::take(&mut self.unconfirmed) {
+            if !watched.contains(&nick) {
+                self.depart(&nick, "left while we were out of the room");
+            } else if let Some(node) = self.occupants.get_mut(&nick) {
+                node.last_heard = now;
+                self.log(
+                    LogLevel::Info,
+                    format!(
+                        "{nick} is not back in the room yet; keeping its link for up to {} s",
+                        (HEARTBEAT_INTERVAL * MISSED_HEARTBEATS).as_secs()
+                    ),
+                );
+            }
+        }
+    }
+
     fn occupant_available(&mut self, now: Instant, occ: Occupant) {
         let nick = occ.nick.clone();
+        self.unconfirmed.remove(&nick);
         if let Some(node) = self.occupants.get_mut(&nick) {
             node.occupant = occ;
             return;
@@ -419,6 +448,7 @@ impl Room {
     /// `nick` is gone (left, said goodbye, or we were out when it left).
     fn depart(&mut self, nick: &str, why: &str) {
         self.occupants.remove(nick);
+        self.unconfirmed.remove(nick);
         self.unlinkable.remove(nick);
         let was_member = self.roster.remove(nick).is_some();
         self.forget(nick, was_member, why);
