@@ -1,16 +1,21 @@
 //! Rooms under faults (issue 11), with a Prosody of the test's own: the XMPP server restarted
 //! under a room of three (the members reconnect and rejoin on their own, the room keeps its
 //! grants, MACs and addresses, the XMPP links re-form and every pair pings again; the recovery
-//! time is printed), and direct TCP links that keep forwarding while the server is down.
+//! time is printed), and direct TCP links that keep forwarding while the server is down. Also
+//! a room under attack: the handshake cap on a member's `--listen` port, bogus occupants and a
+//! flood of room messages leave memory flat and forwarding undisturbed.
 
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use f2f_e2e::netns::ping_within;
+use f2f_e2e::netns::{ping_within, wait_ping};
+use f2f_e2e::proc::memory_kib;
 use f2f_e2e::prosody::{free_port, Prosody};
 use f2f_e2e::room::{
-    assert_all_pairs_ping, assert_all_pairs_ping_within, prerequisites, room_jid, room_of_three,
-    room_of_three_with, Node,
+    assert_all_pairs_ping, assert_all_pairs_ping_within, join_and_lease, prerequisites, room_jid,
+    room_of_three, room_of_three_with, spec, Node,
 };
+use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::{require, wait_until, TempDir};
 
 /// How long a room may take to re-form after the server is back.
@@ -139,4 +144,130 @@ fn tcp_links_forward_while_the_xmpp_server_is_down() {
             .map_or(0, |l| l.iter().filter(|l| l["transport"] == "tcp").count())
     };
     assert_eq!(tcp_links(&nodes[0]), 2, "{}", nodes[0].member.status());
+}
+
+/// A member under attack: 200 idle connections on its `--listen` port hit the handshake cap
+/// (logged; memory bounded by the cap), 30 bogus occupants join the room and one floods it with
+/// 1000 room messages and 1000 private ones; the member's and the master's memory barely move
+/// and pings between them see no loss. Then the master restarts and its TCP link to the
+/// member forms again on the same listener.
+#[test]
+fn a_room_under_attack_keeps_forwarding_and_links_still_form() {
+    require!(prerequisites());
+    let tmp = TempDir::new("room-attack");
+    let prosody = Prosody::start();
+    let room = room_jid(&format!("attack{}", std::process::id()));
+    let subnet = format!("10.{}.31.0/24", 100 + std::process::id() % 100);
+    let tcp = ["--transport", "tcp"];
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut master = join_and_lease(
+        &prosody,
+        &tmp,
+        spec(
+            "master",
+            &room,
+            &[&["--master", "--subnet", &subnet][..], &tcp].concat(),
+        ),
+    );
+    let alice = join_and_lease(
+        &prosody,
+        &tmp,
+        spec("alice", &room, &[&["--listen", &listen][..], &tcp].concat()),
+    );
+    let pings = |context: &str| {
+        let loss = ping_within(&alice.ns, &master.ip.to_string(), 10, 2);
+        assert_eq!(
+            loss, 0.0,
+            "{context}: {loss}% loss from alice to the master"
+        );
+    };
+    pings("before the attack");
+    let rss = |n: &Node| memory_kib(n.member.child.pid()).0;
+    let quiet = rss(&alice);
+
+    // Idle connections on alice's link port: the handshake cap is hit and logged.
+    let idle: Vec<TcpStream> = (0..200)
+        .filter_map(|_| TcpStream::connect(&listen).ok())
+        .collect();
+    assert!(idle.len() >= 100, "only {} connections opened", idle.len());
+    assert!(
+        wait_until(Duration::from_secs(5), || alice
+            .member
+            .logged("limit reached: 64 link handshakes in progress")),
+        "no limit line: {}",
+        alice.member.child.stderr()
+    );
+    pings("with the handshake slots taken");
+    // At most 64 handshakes' buffers, however many connect.
+    let capped = rss(&alice);
+    eprintln!("alice's VmRSS with 200 idle connections: {quiet} -> {capped} KiB");
+    assert!(
+        capped <= quiet + 16 * 1024,
+        "alice grew {quiet} -> {capped} KiB"
+    );
+    let before = (rss(&master), capped);
+
+    // Bogus occupants, and a flood of room and private messages from one of them.
+    let mut bogus: Vec<RawXmpp> = (0..30)
+        .map(|i| {
+            let user = format!("bogus{i}");
+            prosody.add_account(&user, "pw-bogus");
+            let mut c = RawXmpp::login(prosody.addr(), &user, "pw-bogus");
+            c.join(&room, &user);
+            c
+        })
+        .collect();
+    let flooder = &mut bogus[0];
+    let forged = r#"{"f2f":1,"type":"announce","topology":"star","link":{"transport":"xmpp"}}"#;
+    for i in 0..1000 {
+        let body = if i % 2 == 0 { forged } else { "{not json" };
+        flooder.groupchat(&room, body);
+        flooder.private(&room, "alice", body);
+    }
+    pings("during the message flood");
+    assert!(
+        wait_until(Duration::from_secs(10), || alice
+            .member
+            .child
+            .stderr()
+            .matches("from bogus0")
+            .count()
+            >= 500),
+        "alice did not go through the flood"
+    );
+    pings("after the message flood");
+    let after = (rss(&master), rss(&alice));
+    eprintln!(
+        "VmRSS under attack: master {} -> {} KiB, alice {} -> {} KiB",
+        before.0, after.0, before.1, after.1
+    );
+    assert!(
+        after.0 <= before.0 + 4096,
+        "master grew {before:?} -> {after:?}"
+    );
+    assert!(
+        after.1 <= before.1 + 4096,
+        "alice grew {before:?} -> {after:?}"
+    );
+    drop(bogus);
+
+    // The master restarts: its link to alice forms again on the listener that was attacked.
+    master.member.child.stop();
+    let spec = master.spec.clone();
+    master.member.restart(&prosody, tmp.path(), &spec);
+    master.mac = master.member.tap_into(&master.ns);
+    let restarted = Instant::now();
+    let ip = master.member.lease(&master.ns, tmp.path(), 10);
+    assert_eq!(ip, master.ip, "the master's address");
+    assert!(
+        wait_ping(&alice.ns, &master.ip.to_string(), RECOVERY),
+        "the link to alice never formed again: {}",
+        alice.member.child.stderr()
+    );
+    eprintln!(
+        "link formed again {:?} after the master restarted",
+        restarted.elapsed()
+    );
+    pings("after the master restarted");
+    drop(idle);
 }
