@@ -6,7 +6,6 @@
 //! `--listen` and `--transport auto` a member's link is direct TCP; one whose advertised
 //! endpoint nobody listens on falls back to XMPP, and every pair still pings.
 
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
