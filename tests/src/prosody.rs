@@ -55,6 +55,12 @@ impl Prosody {
         self.child.stop();
     }
 
+    /// Kills the server (SIGKILL: a crash; it saves nothing and says nothing) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait_exit(Duration::from_secs(5));
+    }
+
     /// Starts the stopped server again on the same port with the same data (accounts, and
     /// whatever rooms it persisted).
     pub fn start_again(&mut self) {

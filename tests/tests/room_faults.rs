@@ -1,9 +1,10 @@
 //! Rooms under faults (issue 11), with a Prosody of the test's own: the XMPP server restarted
 //! under a room of three (the members reconnect and rejoin on their own, the room keeps its
 //! grants, MACs and addresses, the XMPP links re-form and every pair pings again; the recovery
-//! time is printed), and direct TCP links that keep forwarding while the server is down. Also
-//! a room under attack: the handshake cap on a member's `--listen` port, bogus occupants and a
-//! flood of room messages leave memory flat and forwarding undisturbed.
+//! time is printed), and direct TCP links that keep forwarding while the server is down (killed
+//! with SIGKILL, then started again). Also a room under attack: the handshake cap on a member's
+//! `--listen` port, bogus occupants and a flood of room messages leave memory flat and
+//! forwarding undisturbed.
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -69,6 +70,9 @@ fn assert_same_room(nodes: &[Node], grants_before: &[serde_json::Value], tmp: &T
     }
 }
 
+/// The server restarted (SIGTERM, then started again) under a star over XMPP: every member
+/// rejoins on its own, the XMPP links re-form, every pair pings again, and grants, MACs and
+/// addresses are the same.
 #[test]
 fn xmpp_server_restart_under_a_room_over_xmpp() {
     require!(prerequisites());
@@ -101,6 +105,9 @@ fn xmpp_server_restart_under_a_room_over_xmpp() {
     }
 }
 
+/// Direct TCP links forward while the server is down (it crashed: SIGKILL); once it is back
+/// the room re-forms with the same grants, MACs and addresses, and the master keeps its two
+/// TCP links.
 #[test]
 fn tcp_links_forward_while_the_xmpp_server_is_down() {
     require!(prerequisites());
@@ -118,7 +125,8 @@ fn tcp_links_forward_while_the_xmpp_server_is_down() {
     let before = grants(&nodes);
     let (alice, bob) = (&nodes[1], &nodes[2]);
 
-    prosody.stop();
+    // A crash this time: no departures, no saved state but what the server stored before.
+    prosody.kill();
     // alice → master → bob over two TCP links, with no XMPP server at all.
     let loss = ping_within(&alice.ns, &bob.ip.to_string(), 25, 1);
     assert_eq!(
@@ -135,7 +143,7 @@ fn tcp_links_forward_while_the_xmpp_server_is_down() {
     let rejoined = restarted.elapsed();
     assert_all_pairs_ping(&nodes, "after the server is back");
     eprintln!(
-        "RECOVERY xmpp server restart under a room of 3 over tcp: all rejoined after {rejoined:?}"
+        "RECOVERY xmpp server killed under a room of 3 over tcp: all rejoined after {rejoined:?}"
     );
     assert_same_room(&nodes, &before, &tmp);
     let tcp_links = |n: &Node| {
