@@ -722,6 +722,22 @@ fn a_node_not_back_after_a_server_restart_is_gone_after_the_heartbeat_deadline()
 }
 
 #[test]
+fn a_flood_of_bad_messages_is_logged_sparingly() {
+    let mut net = room_of_four(Topology::Star);
+    net.person("mallory");
+    let forged = r#"{"f2f":1,"type":"announce","topology":"star","link":{"transport":"xmpp"}}"#;
+    for _ in 0..2500 {
+        net.inject("a", "mallory", Delivery::Groupchat, forged);
+    }
+    let lines = net.logged("a", "ignored announce from mallory");
+    // 20 one by one, then the 1000th and the 2000th.
+    assert_eq!(lines, 22);
+    assert_eq!(net.logged("a", "only every 1000th is logged"), 1);
+    assert_eq!(net.logged("a", "2000 ignored from mallory so far"), 1);
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
+}
+
+#[test]
 fn people_chatting_in_the_room_change_nothing() {
     let mut net = room_of_four(Topology::Star);
     net.person("human");

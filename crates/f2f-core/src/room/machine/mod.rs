@@ -26,6 +26,11 @@ mod messages;
 
 /// Most occupants tracked; presence beyond that is ignored with a log line.
 pub const MAX_OCCUPANTS: usize = 1024;
+/// Ignored messages logged one by one per sender; after that only every
+/// [`IGNORED_LOG_EVERY`]th, so a flood of bad messages cannot flood the log.
+pub const IGNORED_LOGGED: u64 = 20;
+/// See [`IGNORED_LOGGED`].
+pub const IGNORED_LOG_EVERY: u64 = 1000;
 
 /// One node in a room: master or member (see the [module docs](super)).
 #[derive(Debug)]
@@ -52,6 +57,8 @@ pub struct Room {
     links: BTreeMap<String, Link>,
     /// Peers we cannot link to, already logged.
     unlinkable: BTreeSet<String>,
+    /// Messages ignored so far, by sender (at most [`MAX_OCCUPANTS`] senders).
+    ignored: BTreeMap<String, u64>,
     next_heartbeat: Option<Instant>,
     actions: VecDeque<Action>,
 }
@@ -100,6 +107,7 @@ impl Room {
             roster: BTreeMap::new(),
             links: BTreeMap::new(),
             unlinkable: BTreeSet::new(),
+            ignored: BTreeMap::new(),
             next_heartbeat: None,
             actions: VecDeque::new(),
         };
@@ -141,7 +149,7 @@ impl Room {
                     RoomError::NotJson { .. } | RoomError::NotProtocol => LogLevel::Debug,
                     _ => LogLevel::Warn,
                 };
-                return self.log(level, format!("ignored message from {from}: {e}"));
+                return self.log_ignored(level, from, format!("ignored message from {from}: {e}"));
             }
         };
         let Some(node) = self.occupants.get_mut(from) else {
@@ -449,6 +457,7 @@ impl Room {
     fn depart(&mut self, nick: &str, why: &str) {
         self.occupants.remove(nick);
         self.unconfirmed.remove(nick);
+        self.ignored.remove(nick);
         self.unlinkable.remove(nick);
         let was_member = self.roster.remove(nick).is_some();
         self.forget(nick, was_member, why);
@@ -706,7 +715,35 @@ impl Room {
     }
 
     fn ignore_kind(&mut self, kind: &str, from: &str, why: &str) {
-        self.log(LogLevel::Warn, format!("ignored {kind} from {from}: {why}"));
+        self.log_ignored(
+            LogLevel::Warn,
+            from,
+            format!("ignored {kind} from {from}: {why}"),
+        );
+    }
+
+    /// Logs that a message from `from` was ignored: the first
+    /// [`IGNORED_LOGGED`] of each sender, then every [`IGNORED_LOG_EVERY`]th
+    /// with the count.
+    fn log_ignored(&mut self, level: LogLevel, from: &str, line: String) {
+        let tracked = self.ignored.len() < MAX_OCCUPANTS || self.ignored.contains_key(from);
+        let n = if tracked {
+            let n = self.ignored.entry(from.to_string()).or_insert(0);
+            *n += 1;
+            *n
+        } else {
+            IGNORED_LOG_EVERY
+        };
+        if n < IGNORED_LOGGED {
+            self.log(level, line);
+        } else if n == IGNORED_LOGGED {
+            self.log(
+                level,
+                format!("{line} (from now on only every {IGNORED_LOG_EVERY}th is logged)"),
+            );
+        } else if n % IGNORED_LOG_EVERY == 0 {
+            self.log(level, format!("{line} ({n} ignored from {from} so far)"));
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
