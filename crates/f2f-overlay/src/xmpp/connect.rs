@@ -7,12 +7,15 @@
 //! round trips through the server grow from under 1 ms to 40–90 ms) and does
 //! STARTTLS itself with rustls, verified against the system's roots plus the
 //! `--ca FILE` certificates: tokio-xmpp's own TLS setup has no way to add a
-//! root. Plaintext is only ever used when `--server` is a loopback address
-//! (spec/cli.md).
+//! root. STARTTLS is used whenever the server offers it; plaintext only when
+//! `--server` is a loopback address and the server offers no STARTTLS
+//! (spec/cli.md), on a fresh connection (a stream cannot restart without
+//! negotiation).
 
 use std::borrow::Cow;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,41 +48,48 @@ pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// How to reach the server: its address and, unless it is on loopback, the
-/// TLS settings STARTTLS must verify against.
+/// How to reach the server: its address, the TLS settings STARTTLS verifies
+/// against, and whether plaintext is allowed (loopback).
 #[derive(Clone)]
 pub struct Connector {
     /// `HOST:PORT` to dial.
     addr: String,
-    /// `None`: plaintext (loopback only).
-    tls: Option<Arc<ClientConfig>>,
+    tls: Arc<ClientConfig>,
+    /// The server must offer STARTTLS (it is not on loopback).
+    required: bool,
+    /// The last connection was encrypted.
+    encrypted: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
             .field("addr", &self.addr)
-            .field("tls", &self.tls.is_some())
+            .field("required", &self.required)
+            .field("encrypted", &self.is_tls())
             .finish()
     }
 }
 
 impl Connector {
     /// The connector for `server` (`HOST:PORT` or `HOST`; default: the
-    /// JID's domain on port 5222). Plaintext when the host is a loopback
-    /// address; otherwise STARTTLS against the system roots and `ca`.
+    /// JID's domain on port 5222). STARTTLS against the system roots and
+    /// `ca`; plaintext only when the host is a loopback address and the
+    /// server offers no STARTTLS.
     pub fn new(jid: &BareJid, server: Option<&str>, ca: Option<&Path>) -> Result<Connector> {
         let addr = match server {
             Some(s) if has_port(s) => s.to_string(),
             Some(s) => format!("{s}:{DEFAULT_PORT}"),
             None => format!("{}:{DEFAULT_PORT}", jid.domain()),
         };
-        let tls = if is_loopback(&addr) {
-            None
-        } else {
-            Some(Arc::new(tls_config(ca)?))
-        };
-        Ok(Connector { addr, tls })
+        let required = !is_loopback(&addr);
+        let tls = Arc::new(tls_config(ca, required)?);
+        Ok(Connector {
+            addr,
+            tls,
+            required,
+            encrypted: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The address dialed.
@@ -87,9 +97,9 @@ impl Connector {
         &self.addr
     }
 
-    /// Whether the connection is encrypted.
+    /// Whether the last connection was encrypted.
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.encrypted.load(Ordering::Relaxed)
     }
 }
 
@@ -115,7 +125,8 @@ pub fn is_loopback(addr: &str) -> bool {
 }
 
 /// rustls settings: the system's roots, plus every certificate in `ca`.
-fn tls_config(ca: Option<&Path>) -> Result<ClientConfig> {
+/// Having no root at all is an error only when TLS is `required`.
+fn tls_config(ca: Option<&Path>, required: bool) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(native.certs);
@@ -133,7 +144,7 @@ fn tls_config(ca: Option<&Path>) -> Result<ClientConfig> {
                 .add(cert)
                 .with_context(|| format!("--ca {}: not a usable CA certificate", path.display()))?;
         }
-    } else if added == 0 {
+    } else if added == 0 && required {
         bail!(
             "no system CA certificates found (install ca-certificates), \
              or give the server's CA with --ca FILE"
@@ -156,13 +167,16 @@ impl ServerConnector for Connector {
         ns: &'static str,
         timeouts: Timeouts,
     ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), XmppError> {
-        let tcp = TcpStream::connect(&self.addr).await?;
-        tcp.set_nodelay(true)?;
         let domain = jid.domain().as_str();
-        let io: Box<dyn Io> = match &self.tls {
-            None => Box::new(tcp),
-            Some(config) => starttls(tcp, domain, ns, timeouts, Arc::clone(config)).await?,
+        let tcp = connect_nodelay(&self.addr).await?;
+        let offered = starttls(tcp, domain, ns, timeouts, Arc::clone(&self.tls)).await?;
+        let encrypted = offered.is_some();
+        let io: Box<dyn Io> = match offered {
+            Some(tls) => tls,
+            None if self.required => return Err(XmppError::Protocol(ProtocolError::NoTls)),
+            None => Box::new(connect_nodelay(&self.addr).await?),
         };
+        self.encrypted.store(encrypted, Ordering::Relaxed);
         let header = StreamHeader {
             to: Some(Cow::Borrowed(domain)),
             from: None,
@@ -173,16 +187,23 @@ impl ServerConnector for Connector {
     }
 }
 
-/// Upgrade `tcp` with STARTTLS (RFC 6120 §5): open a stream, require the
-/// server to offer it, ask, wait for `<proceed/>`, then the TLS handshake
-/// verified for `domain`.
+/// A TCP connection to `addr` with Nagle off.
+async fn connect_nodelay(addr: &str) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// Upgrade `tcp` with STARTTLS (RFC 6120 §5): open a stream, see whether the
+/// server offers it (`None`: it does not, and the connection is spent), ask,
+/// wait for `<proceed/>`, then the TLS handshake verified for `domain`.
 async fn starttls(
     tcp: TcpStream,
     domain: &str,
     ns: &'static str,
     timeouts: Timeouts,
     config: Arc<ClientConfig>,
-) -> Result<Box<dyn Io>, XmppError> {
+) -> Result<Option<Box<dyn Io>>, XmppError> {
     let header = StreamHeader {
         to: Some(Cow::Borrowed(domain)),
         from: None,
@@ -191,7 +212,7 @@ async fn starttls(
     let pending = initiate_stream(BufStream::new(tcp), ns, header, timeouts).await?;
     let (features, mut stream) = pending.recv_features::<FallibleStreamElement>().await?;
     if !features.can_starttls() {
-        return Err(XmppError::Protocol(ProtocolError::NoTls));
+        return Ok(None);
     }
     stream
         .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
@@ -219,7 +240,7 @@ async fn starttls(
     let name = ServerName::try_from(domain.to_string())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let tls = TlsConnector::from(config).connect(name, tcp).await?;
-    Ok(Box::new(tls))
+    Ok(Some(Box::new(tls)))
 }
 
 /// Connect and authenticate once, then hang up: the check that a wrong
@@ -230,7 +251,7 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
         let (pending, binding) = connector
             .connect(&Jid::from(jid.clone()), JABBER_CLIENT, Timeouts::tight())
             .await
-            .map_err(|e| Failure::Connect(e.to_string()))?;
+            .map_err(Failure::of)?;
         let (features, stream) = pending
             .recv_features::<FallibleStreamElement>()
             .await
@@ -255,11 +276,15 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
             "the XMPP server {server} refused the login of {jid} ({why}): \
              check --jid and the password in --password-file"
         ),
+        Ok(Err(Failure::Certificate(why))) => bail!(
+            "the XMPP server {server} has a TLS certificate we do not trust ({why}): \
+             pass the certificate of its CA (or its own, if self-signed) with --ca FILE"
+        ),
         Ok(Err(Failure::Connect(why))) => bail!(
             "cannot reach the XMPP server {server} ({why}): check --server HOST:PORT \
              and that the server runs{}",
-            if connector.is_tls() {
-                " and offers STARTTLS with a certificate we trust (--ca FILE)"
+            if connector.required {
+                " and offers STARTTLS"
             } else {
                 ""
             }
@@ -276,8 +301,35 @@ pub async fn preflight(connector: &Connector, jid: &BareJid, password: &str) -> 
 enum Failure {
     /// No stream to the server.
     Connect(String),
+    /// TLS failed on the server's certificate.
+    Certificate(String),
     /// The server said no to the credentials.
     Refused(String),
+}
+
+impl Failure {
+    /// A failed connection, told apart by whether the server's certificate
+    /// was the problem.
+    fn of(e: XmppError) -> Failure {
+        let bad_cert = match &e {
+            XmppError::Io(io) => io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+                .is_some_and(|tls| {
+                    matches!(
+                        tls,
+                        tokio_rustls::rustls::Error::InvalidCertificate(_)
+                            | tokio_rustls::rustls::Error::UnsupportedNameType
+                    )
+                }),
+            _ => false,
+        };
+        if bad_cert {
+            Failure::Certificate(e.to_string())
+        } else {
+            Failure::Connect(e.to_string())
+        }
+    }
 }
 
 #[cfg(test)]
