@@ -7,8 +7,8 @@
 //! endpoint nobody listens on, or one with no endpoint at all, falls back to XMPP, and every
 //! pair still pings. With `--transport tcp` every link of a star and of a mesh is TCP, and a
 //! killed member's links (dialed and accepted) and MACs are gone from the others' switches
-//! within the heartbeat deadline. Against a Prosody that requires STARTTLS with a certificate
-//! of the test's own CA, `--ca` joins and leases; without it, `join` fails at once saying so.
+//! within the heartbeat deadline. Against a Prosody that requires STARTTLS with a self-signed
+//! certificate, `--ca` joins and leases; without it, `join` fails at once saying so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -474,11 +474,11 @@ fn wrong_password_and_unreachable_server_fail_fast_with_one_line() {
     );
 }
 
-/// Prosody on loopback that requires STARTTLS, with a certificate for `localhost` (the JIDs'
-/// domain) from a CA of the test's own. Loopback allows plaintext, but a server that offers
-/// STARTTLS gets it, verified: without `--ca` the certificate is not trusted and `join` fails
-/// within seconds with one line naming `--ca`; with `--ca CA.pem` it logs in over TLS, joins
-/// and its tap gets a lease from its switch.
+/// Prosody on loopback that requires STARTTLS, with a self-signed certificate for `localhost`
+/// (the JIDs' domain) marked CA:TRUE, as `prosodyctl cert generate` makes them. Loopback allows
+/// plaintext, but a server that offers STARTTLS gets it, verified: without `--ca` the
+/// certificate is not trusted and `join` fails within seconds with one line naming `--ca`;
+/// with `--ca CERT.pem` it logs in over TLS, joins and its tap gets a lease from its switch.
 #[test]
 fn starttls_needs_ca_for_a_private_certificate() {
     require!(prerequisites() && require_tool(OPENSSL));

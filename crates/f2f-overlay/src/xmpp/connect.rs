@@ -6,8 +6,9 @@
 //! The connector sets TCP_NODELAY (the built-in ones never do; with Nagle,
 //! round trips through the server grow from under 1 ms to 40–90 ms) and does
 //! STARTTLS itself with rustls, verified against the system's roots plus the
-//! `--ca FILE` certificates: tokio-xmpp's own TLS setup has no way to add a
-//! root. STARTTLS is used whenever the server offers it; plaintext only when
+//! `--ca FILE` certificates (a server certificate given there is trusted as
+//! itself, even a self-signed one marked CA): tokio-xmpp's own TLS setup has
+//! no way to add a root. STARTTLS is used whenever the server offers it; plaintext only when
 //! `--server` is a loopback address and the server offers no STARTTLS
 //! (spec/cli.md), on a fresh connection (a stream cannot restart without
 //! negotiation).
@@ -24,9 +25,16 @@ use futures::{SinkExt, StreamExt};
 use sasl::common::{ChannelBinding, Credentials};
 use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::client::{verify_server_name, WebPkiServerVerifier};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::server::ParsedCertificate;
+use tokio_rustls::rustls::{
+    ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::error::{AuthError, Error as XmppError, ProtocolError};
@@ -128,6 +136,7 @@ pub fn is_loopback(addr: &str) -> bool {
 /// Having no root at all is an error only when TLS is `required`.
 fn tls_config(ca: Option<&Path>, required: bool) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
+    let mut pinned = Vec::new();
     let native = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(native.certs);
     if let Some(path) = ca {
@@ -139,11 +148,12 @@ fn tls_config(ca: Option<&Path>, required: bool) -> Result<ClientConfig> {
         if certs.is_empty() {
             bail!("--ca {}: no PEM certificate in it", path.display());
         }
-        for cert in certs {
+        for cert in &certs {
             roots
-                .add(cert)
+                .add(cert.clone())
                 .with_context(|| format!("--ca {}: not a usable CA certificate", path.display()))?;
         }
+        pinned = certs;
     } else if added == 0 && required {
         bail!(
             "no system CA certificates found (install ca-certificates), \
@@ -151,11 +161,74 @@ fn tls_config(ca: Option<&Path>, required: bool) -> Result<ClientConfig> {
         );
     }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    Ok(ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .context("TLS setup")?
-        .with_root_certificates(roots)
+        .context("TLS setup")?;
+    if pinned.is_empty() {
+        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
+    }
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .context("TLS setup")?;
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Verifier { webpki, pinned }))
         .with_no_client_auth())
+}
+
+/// The usual verification against the roots (the system's and `--ca`'s),
+/// and besides it a server certificate that is itself one of `--ca`'s, as
+/// long as it names the server: a self-signed server certificate (as
+/// `prosodyctl cert generate` makes) says CA:TRUE, which the web PKI rules
+/// refuse in a server's own certificate.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// `--ca`'s certificates.
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .or_else(|refused| {
+                if !self.pinned.iter().any(|c| c == end_entity) {
+                    return Err(refused);
+                }
+                verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 impl ServerConnector for Connector {
