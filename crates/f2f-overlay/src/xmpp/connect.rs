@@ -419,4 +419,65 @@ mod tests {
         }
         assert!(has_port("h:1") && has_port("[::1]:5") && !has_port("h") && !has_port("::1"));
     }
+
+    /// A server on 127.0.0.1 that answers every connection's stream header with features
+    /// offering no STARTTLS; returns its address and how many connections it took.
+    async fn server_without_starttls() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&count);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let reply = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                        xmlns:stream='http://etherx.jabber.org/streams' version='1.0' \
+                        from='localhost' id='x'><stream:features/>";
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                    let _ = conn.read(&mut buf).await;
+                });
+            }
+        });
+        (addr, count)
+    }
+
+    fn connector(addr: &str, required: bool) -> Connector {
+        Connector {
+            addr: addr.to_string(),
+            tls: Arc::new(tls_config(None, false).unwrap()),
+            required,
+            encrypted: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Off loopback a server without STARTTLS is refused; on loopback the connector falls back
+    /// to plaintext on a fresh connection and says the stream is not encrypted.
+    #[tokio::test]
+    async fn plaintext_only_where_allowed() {
+        let (addr, count) = server_without_starttls().await;
+        let jid = Jid::new("carol@localhost").unwrap();
+        let strict = connector(&addr, true);
+        let refused = strict.connect(&jid, JABBER_CLIENT, Timeouts::tight()).await;
+        assert!(
+            matches!(refused, Err(XmppError::Protocol(ProtocolError::NoTls))),
+            "{:?}",
+            refused.err()
+        );
+        assert_eq!(count.load(Ordering::Relaxed), 1);
+        let loopback = connector(&addr, false);
+        let plain = loopback
+            .connect(&jid, JABBER_CLIENT, Timeouts::tight())
+            .await;
+        assert!(plain.is_ok(), "{:?}", plain.err());
+        assert!(!loopback.is_tls());
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            3,
+            "a probe, then a plaintext stream"
+        );
+    }
 }
