@@ -21,6 +21,7 @@ use f2f_e2e::room::{room_jid, JoinSpec, Member};
 use f2f_e2e::tools::{f2f_bin, require_f2f, require_root, require_tool};
 use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::{require, wait_until, Netns, TempDir};
+use nix::sys::signal::Signal;
 
 const BUSYBOX: &str = f2f_e2e::dhcp::BUSYBOX;
 
@@ -255,15 +256,50 @@ fn knows_mac(status: &serde_json::Value, mac: &str) -> bool {
     })
 }
 
-/// A member's links end and its MACs age out on the others' switches within
-/// three missed 5 s heartbeats (plus slack for a loaded machine).
-const DEPARTURE_DEADLINE: Duration = Duration::from_secs(20);
+/// How alice leaves in [`tcp_only_room_loses_a_member`].
+#[derive(Clone, Copy, Debug)]
+enum Departure {
+    /// SIGKILL: her sockets close; her links and MACs must be gone within three missed 5 s
+    /// heartbeats (plus slack for a loaded machine).
+    Killed,
+    /// Frozen (SIGSTOP), then her connection to the XMPP server reset by the kernel (`ss -K`):
+    /// the server tells the room she left while her TCP links stay open, silent. The links
+    /// must be gone well before their own dead-peer timer (5 s) would end them, so only the
+    /// room's teardown can do it, on whichever side dialed them.
+    LeftTheRoom,
+}
+
+impl Departure {
+    fn deadline(self) -> Duration {
+        match self {
+            Departure::Killed => Duration::from_secs(20),
+            Departure::LeftTheRoom => Duration::from_secs(3),
+        }
+    }
+}
+
+/// Resets `member`'s TCP connection to the XMPP server, and no other of its sockets.
+fn cut_xmpp_connection(member: &Member, prosody: &Prosody) {
+    let server = prosody.addr().to_string();
+    let ss = || Command::new(f2f_e2e::tools::system_tool("ss"));
+    let out = f2f_e2e::netns::run_ok(ss().args(["-tnpH", "state", "established", "dst", &server]));
+    let owner = format!("pid={},", member.child.pid());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let local = listing
+        .lines()
+        .filter(|l| l.contains(&owner))
+        .flat_map(str::split_whitespace)
+        .find(|col| col.starts_with("127.0.0.1:") && *col != server)
+        .unwrap_or_else(|| panic!("no XMPP connection of {}: {listing}", member.user))
+        .to_string();
+    f2f_e2e::netns::run_ok(ss().args(["-K", "-tn", "src", &local, "dst", &server]));
+}
 
 /// A room of three with `--transport tcp` only (`listen`: who gets `--listen`): every node
-/// links to the peers `topology` gives it, all over TCP, and all pairs ping. Then alice is
-/// killed (SIGKILL): every node that linked to her shows no link to her and has forgotten her
-/// MAC within [`DEPARTURE_DEADLINE`], and the others still ping each other.
-fn tcp_only_room_loses_a_member(topology: &str, listen: fn(&str) -> bool) {
+/// links to the peers `topology` gives it, all over TCP, and all pairs ping. Then alice
+/// leaves (`departure`): every node that linked to her shows no link to her and has forgotten
+/// her MAC within the departure's deadline, and the others still ping each other.
+fn tcp_only_room_loses_a_member(topology: &str, listen: fn(&str) -> bool, departure: Departure) {
     require!(prerequisites());
     let tmp = TempDir::new(&format!("room-tcp-{topology}"));
     let prosody = Prosody::start();
@@ -302,40 +338,48 @@ fn tcp_only_room_loses_a_member(topology: &str, listen: fn(&str) -> bool) {
     }
 
     let mut alice = nodes.remove(1);
-    alice.member.child.signal(nix::sys::signal::Signal::SIGKILL);
-    let killed = Instant::now();
+    let left = Instant::now();
+    match departure {
+        Departure::Killed => alice.member.child.signal(Signal::SIGKILL),
+        Departure::LeftTheRoom => {
+            alice.member.child.signal(Signal::SIGSTOP);
+            cut_xmpp_connection(&alice.member, &prosody);
+        }
+    }
     for n in nodes
         .iter()
         .filter(|n| peers_of("alice").contains(&n.member.user))
     {
-        let forgotten = wait_until(DEPARTURE_DEADLINE, || {
+        let forgotten = wait_until(departure.deadline(), || {
             let status = n.member.status();
             !up_links(&status).contains_key("alice") && !knows_mac(&status, &alice.mac)
         });
         assert!(
             forgotten,
-            "{} still links to or knows the killed alice: {}",
+            "{} still links to or knows the departed alice: {}",
             n.member.user,
             n.member.status()
         );
     }
     eprintln!(
-        "{topology}: alice's links and MAC gone after {:?}",
-        killed.elapsed()
+        "{topology}: {departure:?}: alice's links and MAC gone after {:?}",
+        left.elapsed()
     );
+    alice.member.child.signal(Signal::SIGKILL);
     assert_all_pairs_ping(&nodes, &format!("{topology} without alice"));
 }
 
+/// The master dials both members' links.
 #[test]
 fn tcp_only_star_links_all_over_tcp_and_drops_a_killed_member() {
-    tcp_only_room_loses_a_member("star", |user| user != "master");
+    tcp_only_room_loses_a_member("star", |user| user != "master", Departure::Killed);
 }
 
 /// Every node listens; alice has the lowest nick, so she dials both her links and the others
-/// only accept them: her departure must close accepted links.
+/// only accept them: her leaving the room must close accepted links.
 #[test]
-fn tcp_only_mesh_links_all_over_tcp_and_drops_a_killed_member() {
-    tcp_only_room_loses_a_member("mesh", |_| true);
+fn tcp_only_mesh_links_all_over_tcp_and_closes_a_departed_members_accepted_links() {
+    tcp_only_room_loses_a_member("mesh", |_| true, Departure::LeftTheRoom);
 }
 
 #[test]
