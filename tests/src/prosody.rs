@@ -29,7 +29,8 @@ pub fn require_prosody() -> bool {
     require_tool(PROSODY)
 }
 
-/// A running Prosody; stopped (SIGTERM) and its directory deleted on drop.
+/// A running Prosody; stopped (SIGTERM, as its [`Child`] guard does) and its directory deleted
+/// on drop.
 #[derive(Debug)]
 pub struct Prosody {
     // Field order: the process stops before its directory goes.
@@ -42,17 +43,17 @@ impl Prosody {
     /// Starts Prosody on a free port of 127.0.0.1 and waits until it accepts connections
     /// (panics with its log if it does not within 5 s).
     pub fn start() -> Prosody {
-        Prosody::launch(false)
+        Prosody::configured(false)
     }
 
     /// Like [`Prosody::start`], but the server offers STARTTLS and requires it
     /// (`c2s_require_encryption`), with a self-signed certificate for `localhost` made for this
     /// server alone: [`Prosody::ca`].
     pub fn start_tls() -> Prosody {
-        Prosody::launch(true)
+        Prosody::configured(true)
     }
 
-    fn launch(tls: bool) -> Prosody {
+    fn configured(tls: bool) -> Prosody {
         let dir = TempDir::new("prosody");
         let port = free_port();
         for sub in ["data", "certs", "ca", "data/localhost/accounts"] {
@@ -63,19 +64,25 @@ impl Prosody {
         }
         let config = dir.join("prosody.cfg.lua");
         std::fs::write(&config, config_text(dir.path(), port, tls)).expect("write prosody config");
-        let mut cmd = Command::new(PROSODY);
-        cmd.arg("--config").arg(&config).arg("-F");
-        let mut child = Child::spawn("prosody", cmd, dir.path(), Spawn::default());
-        let up = wait_until(Duration::from_secs(5), || {
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() || !child.is_running()
-        });
-        assert!(
-            up && child.is_running(),
-            "prosody did not start on 127.0.0.1:{port}: {}\n{}",
-            child.stderr(),
-            std::fs::read_to_string(dir.join("prosody.log")).unwrap_or_default()
-        );
+        let child = launch(&dir, port);
         Prosody { child, port, dir }
+    }
+
+    /// Stops the server (SIGTERM: occupants see their streams close) and waits for it to exit.
+    pub fn stop(&mut self) {
+        self.child.stop();
+    }
+
+    /// Kills the server (SIGKILL: a crash; it saves nothing and says nothing) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait_exit(Duration::from_secs(5));
+    }
+
+    /// Starts the stopped server again on the same port with the same data (accounts, and
+    /// whatever rooms it persisted).
+    pub fn start_again(&mut self) {
+        self.child = launch(&self.dir, self.port);
     }
 
     /// Creates account `user@localhost` with `password` (takes effect at once).
@@ -118,13 +125,24 @@ impl Prosody {
     }
 }
 
-impl Drop for Prosody {
-    fn drop(&mut self) {
-        self.child.signal(nix::sys::signal::Signal::SIGTERM);
-        if self.child.wait_exit(Duration::from_secs(2)).is_none() {
-            self.child.stop();
-        }
-    }
+/// Runs Prosody on `dir`'s config and waits until it accepts connections on `port` (panics
+/// with its log if it does not within 5 s).
+fn launch(dir: &TempDir, port: u16) -> Child {
+    let mut cmd = Command::new(PROSODY);
+    cmd.arg("--config")
+        .arg(dir.join("prosody.cfg.lua"))
+        .arg("-F");
+    let mut child = Child::spawn("prosody", cmd, dir.path(), Spawn::default());
+    let up = wait_until(Duration::from_secs(5), || {
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() || !child.is_running()
+    });
+    assert!(
+        up && child.is_running(),
+        "prosody did not start on 127.0.0.1:{port}: {}\n{}",
+        child.stderr(),
+        std::fs::read_to_string(dir.join("prosody.log")).unwrap_or_default()
+    );
+    child
 }
 
 /// Prosody stores `user` under a file name with `%XX` escapes for anything but `[a-z0-9]`.

@@ -11,129 +11,18 @@
 //! certificate, `--ca` joins and leases; without it, `join` fails at once saying so.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use f2f_e2e::netns::{ping_within, wait_ping};
 use f2f_e2e::prosody::{free_port, password_file, require_prosody, Prosody, DOMAIN, OPENSSL};
-use f2f_e2e::room::{room_jid, JoinSpec, Member};
-use f2f_e2e::tools::{f2f_bin, require_f2f, require_root, require_tool};
+use f2f_e2e::room::{
+    assert_all_pairs_ping, join_and_lease, prerequisites, room_jid, room_of_three,
+    room_of_three_with, spec, Member, Node,
+};
+use f2f_e2e::tools::{f2f_bin, require_f2f, require_tool};
 use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::{require, wait_until, Netns, TempDir};
 use nix::sys::signal::Signal;
-
-const BUSYBOX: &str = f2f_e2e::dhcp::BUSYBOX;
-
-/// One joined node: its process, namespace, MAC and address.
-struct Node {
-    member: Member,
-    spec: JoinSpec,
-    ns: Netns,
-    mac: String,
-    ip: Ipv4Addr,
-}
-
-fn spec(user: &str, room: &str, flags: &[&str]) -> JoinSpec {
-    JoinSpec {
-        user: user.to_string(),
-        room: room.to_string(),
-        flags: flags.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-/// Starts `join` for `spec`, moves its tap into a fresh namespace and leases an address.
-fn join_and_lease(prosody: &Prosody, tmp: &TempDir, spec: JoinSpec) -> Node {
-    let start = Instant::now();
-    let mut member = Member::start(prosody, tmp.path(), &spec);
-    let ns = Netns::new();
-    let mac = member.tap_into(&ns);
-    let ip = member.lease(&ns, tmp.path(), 10);
-    eprintln!(
-        "{}: from join to DHCP lease {ip}: {:?}",
-        spec.user,
-        start.elapsed()
-    );
-    Node {
-        member,
-        spec,
-        ns,
-        mac,
-        ip,
-    }
-}
-
-/// Every node reaches every other, then 3 pings each way see no loss. Replies may take up to
-/// 3 s: the frames go through Prosody, which shares two cores with everything else.
-fn assert_all_pairs_ping(nodes: &[Node], context: &str) {
-    for a in nodes {
-        for b in nodes {
-            if a.member.user != b.member.user {
-                let to = b.ip.to_string();
-                assert!(
-                    wait_ping(&a.ns, &to, Duration::from_secs(20)),
-                    "{context}: {} never reached {to}",
-                    a.member.user
-                );
-                let loss = ping_within(&a.ns, &to, 3, 3);
-                assert_eq!(
-                    loss, 0.0,
-                    "{context}: {loss}% loss from {} to {to}",
-                    a.member.user
-                );
-            }
-        }
-    }
-}
-
-fn prerequisites() -> bool {
-    require_root() && require_f2f() && require_prosody() && require_tool(BUSYBOX)
-}
-
-/// Master plus two members over XMPP in `topology`: leases in the room's subnet, all pairs
-/// ping; returns the nodes (master first).
-fn room_of_three(prosody: &Prosody, tmp: &TempDir, room: &str, topology: &str) -> Vec<Node> {
-    room_of_three_with(prosody, tmp, room, topology, |_| {
-        vec!["--transport".into(), "xmpp".into()]
-    })
-}
-
-/// [`room_of_three`] with each node's transport flags from `transport` (given the user).
-fn room_of_three_with(
-    prosody: &Prosody,
-    tmp: &TempDir,
-    room: &str,
-    topology: &str,
-    transport: impl Fn(&str) -> Vec<String>,
-) -> Vec<Node> {
-    let third = if topology == "mesh" { 2 } else { 1 } + 10 * u32::from(room.contains("tcp"));
-    let subnet = format!("10.{}.{third}.0/24", 100 + std::process::id() % 100);
-    let mut master = spec(
-        "master",
-        room,
-        &["--master", "--subnet", &subnet, "--topology", topology],
-    );
-    master.flags.extend(transport("master"));
-    let mut nodes = vec![join_and_lease(prosody, tmp, master)];
-    for user in ["alice", "bob"] {
-        let mut member = spec(user, room, &[]);
-        member.flags.extend(transport(user));
-        nodes.push(join_and_lease(prosody, tmp, member));
-    }
-    let prefix = subnet.trim_end_matches("0/24");
-    for n in &nodes {
-        assert!(
-            n.ip.to_string().starts_with(prefix),
-            "{} leased {} outside {subnet}",
-            n.member.user,
-            n.ip
-        );
-    }
-    let macs: std::collections::BTreeSet<_> = nodes.iter().map(|n| n.mac.clone()).collect();
-    assert_eq!(macs.len(), nodes.len(), "granted MACs are not unique");
-    assert_all_pairs_ping(&nodes, topology);
-    nodes
-}
 
 #[test]
 fn star_over_xmpp_leases_pings_and_restarts() {
