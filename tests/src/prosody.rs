@@ -1,13 +1,15 @@
 //! A Prosody XMPP server of the test's own on a free loopback port (spec/xmpp-transport.md §1):
 //! a config in a temp dir (no TLS, no `limits`, no `smacks`, Nagle off, large reads, MUC rooms
 //! unlocked and without history), accounts written as `accounts/USER.dat` files, started in the
-//! foreground and stopped with SIGTERM when the guard drops.
+//! foreground and stopped with SIGTERM when the guard drops. [`Prosody::start_tls`] instead
+//! requires STARTTLS, with a self-signed certificate for `localhost` made with openssl.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::netns::run_ok;
 use crate::proc::{Child, Spawn};
 use crate::tmp::TempDir;
 use crate::tools::require_tool;
@@ -19,6 +21,8 @@ pub const PROSODY: &str = "/usr/bin/prosody";
 pub const DOMAIN: &str = "localhost";
 /// The multi-user chat service of the test server.
 pub const MUC_DOMAIN: &str = "conference.localhost";
+/// The openssl command line tool (Debian package `openssl`), for [`Prosody::start_tls`].
+pub const OPENSSL: &str = "/usr/bin/openssl";
 
 /// The test needs Prosody.
 pub fn require_prosody() -> bool {
@@ -39,13 +43,27 @@ impl Prosody {
     /// Starts Prosody on a free port of 127.0.0.1 and waits until it accepts connections
     /// (panics with its log if it does not within 5 s).
     pub fn start() -> Prosody {
+        Prosody::configured(false)
+    }
+
+    /// Like [`Prosody::start`], but the server offers STARTTLS and requires it
+    /// (`c2s_require_encryption`), with a self-signed certificate for `localhost` made for this
+    /// server alone: [`Prosody::ca`].
+    pub fn start_tls() -> Prosody {
+        Prosody::configured(true)
+    }
+
+    fn configured(tls: bool) -> Prosody {
         let dir = TempDir::new("prosody");
         let port = free_port();
-        for sub in ["data", "certs", "data/localhost/accounts"] {
+        for sub in ["data", "certs", "ca", "data/localhost/accounts"] {
             std::fs::create_dir_all(dir.join(sub)).expect("create prosody dirs");
         }
+        if tls {
+            make_certificates(dir.path());
+        }
         let config = dir.join("prosody.cfg.lua");
-        std::fs::write(&config, config_text(dir.path(), port)).expect("write prosody config");
+        std::fs::write(&config, config_text(dir.path(), port, tls)).expect("write prosody config");
         let child = launch(&dir, port);
         Prosody { child, port, dir }
     }
@@ -89,6 +107,11 @@ impl Prosody {
     /// The server's log file.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default()
+    }
+
+    /// The certificate of a [`Prosody::start_tls`] server (self-signed: its own CA).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca/ca.pem")
     }
 
     /// The server's directory (config, data, log).
@@ -143,8 +166,43 @@ pub fn free_port() -> u16 {
         .expect("find a free port")
 }
 
-fn config_text(dir: &Path, port: u16) -> String {
+/// A self-signed P-256 certificate for `localhost` (also its subject alternative name), valid
+/// for two days, marked CA:TRUE as `prosodyctl cert generate` makes them: `DIR/certs/localhost.
+/// {crt,key}`, and a copy of the certificate as `DIR/ca/ca.pem` for the client's `--ca`.
+fn make_certificates(dir: &Path) {
+    run_ok(Command::new(OPENSSL).current_dir(dir).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-keyout",
+        "certs/localhost.key",
+        "-out",
+        "certs/localhost.crt",
+    ]));
+    std::fs::copy(dir.join("certs/localhost.crt"), dir.join("ca/ca.pem"))
+        .expect("copy the certificate");
+}
+
+fn config_text(dir: &Path, port: u16, tls: bool) -> String {
     let d = dir.display();
+    let tls_module = if tls { ", \"tls\"" } else { "" };
+    let tls_settings = if tls {
+        format!("ssl = {{ certificate = \"{d}/certs/localhost.crt\"; key = \"{d}/certs/localhost.key\"; }}\n")
+    } else {
+        String::new()
+    };
     format!(
         r#"run_as_root = true
 pidfile = "{d}/prosody.pid"
@@ -158,11 +216,11 @@ c2s_interfaces = {{ "127.0.0.1" }}
 c2s_direct_tls_ports = {{ }}
 s2s_ports = {{ }}
 modules_disabled = {{ "s2s", "s2s_auth_certs", "offline" }}
-modules_enabled = {{ "disco", "saslauth", "ping" }}
+modules_enabled = {{ "disco", "saslauth", "ping"{tls_module} }}
 c2s_stanza_size_limit = 16*1024*1024
 authentication = "internal_plain"
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
+c2s_require_encryption = {tls}
+{tls_settings}allow_unencrypted_plain_auth = true
 storage = "internal"
 network_settings = {{ nagle = false }}
 network_default_read_size = 262144
