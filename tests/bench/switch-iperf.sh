@@ -360,7 +360,8 @@ start_prosody() { # USER...: a Prosody of this run on a free loopback port, with
     local dir=$RUN_DIR/prosody port u
     mkdir -p "$dir/certs" "$dir/data/localhost/accounts"
     port=$(free_port)
-    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" "$REPO/tests/src/prosody.cfg.lua" >"$dir/prosody.cfg.lua"
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e 's|@TLS@|false|' -e 's|@TLS_MODULE@||' \
+        -e 's|@TLS_SETTINGS@||' "$REPO/tests/src/prosody.cfg.lua" >"$dir/prosody.cfg.lua"
     for u in "$@"; do
         echo "return { [\"password\"] = \"pw-$u\"; };" >"$dir/data/localhost/accounts/$u.dat"
         (umask 077 && echo "pw-$u" >"$RUN_DIR/$u.pw")

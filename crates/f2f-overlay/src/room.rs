@@ -368,6 +368,10 @@ impl RoomHandler for RoomDriver {
         self.drain()
     }
 
+    fn is_master(&self) -> bool {
+        self.room.role() == f2f_core::room::NodeRole::Master
+    }
+
     fn on_disconnected(&mut self) {
         let now = self.datapath.now();
         self.room.handle_presence(

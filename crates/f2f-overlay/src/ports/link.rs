@@ -253,6 +253,22 @@ impl Links {
         entry.is_some()
     }
 
+    /// Stop every accepted link whose peer proved node key `peer_key` (as
+    /// [`keys::encode`] writes it), like [`Links::remove`]; returns how many.
+    /// Accepted links have no id the caller knows: the room closes a departed
+    /// peer's links by the key it advertised.
+    pub fn remove_accepted(&self, peer_key: &str) -> usize {
+        let ids: Vec<LinkId> = self
+            .lock()
+            .values()
+            .filter(|e| {
+                e.direction == "accepted" && e.snapshot().peer_key.as_deref() == Some(peer_key)
+            })
+            .map(|e| e.id)
+            .collect();
+        ids.into_iter().filter(|id| self.remove(*id)).count()
+    }
+
     /// The status of link `id`.
     pub fn status(&self, id: LinkId) -> Option<LinkStatus> {
         self.lock().get(&id).map(|e| e.snapshot())
@@ -356,13 +372,12 @@ impl Links {
             if outcome.was_up {
                 backoff = BACKOFF_MIN;
             }
-            let jitter = backoff.mul_f64(rand::random::<f64>() * 0.5);
             entry.update(|s| s.state = "backoff".to_string());
             tokio::select! {
-                () = tokio::time::sleep(backoff + jitter) => {}
+                () = tokio::time::sleep(with_jitter(backoff, rand::random())) => {}
                 () = entry.stopped() => break,
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            backoff = next_backoff(backoff);
         }
         debug!(peer = %entry.peer, "link removed");
     }
@@ -695,6 +710,18 @@ impl Drop for Connection<'_> {
     }
 }
 
+/// The pause after one that lasted `backoff` (before jitter): doubled, at
+/// most [`BACKOFF_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(BACKOFF_MAX)
+}
+
+/// `backoff` plus up to 50 % of it, by `random` in `[0, 1)`, so that peers
+/// that lost each other at once do not redial in step.
+fn with_jitter(backoff: Duration, random: f64) -> Duration {
+    backoff + backoff.mul_f64(random.clamp(0.0, 1.0) * 0.5)
+}
+
 /// Write what the socket takes now; returns the bytes written.
 fn write_some(stream: &TcpStream, data: &[u8]) -> Result<usize, Ended> {
     let mut done = 0;
@@ -730,25 +757,34 @@ fn read_some(stream: &TcpStream, buf: &mut [u8], session: &mut Session) -> Resul
     Ok(false)
 }
 
+/// Links over a switch of their own, for the unit tests of this module and
+/// of the room's TCP links.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use crate::clock::Clock;
     use crate::datapath::mac_table_hasher;
     use f2f_core::switch::{Switch, SwitchConfig};
 
-    pub(super) fn links() -> Arc<Links> {
+    /// Links of a fresh switch whose node secret is `node_secret`.
+    pub(crate) fn links_with(node_secret: Key) -> Arc<Links> {
         let sw = Switch::new(SwitchConfig::default(), mac_table_hasher());
         let datapath = Arc::new(Datapath::new(sw, Clock::start()));
         Links::new(
             datapath,
             PathBuf::new(),
-            Some(keys::random_key()),
+            Some(node_secret),
             Timers::default(),
         )
     }
 
-    async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    /// Links of a fresh switch with a random node secret.
+    pub(crate) fn links() -> Arc<Links> {
+        links_with(keys::random_key())
+    }
+
+    /// Polls `cond` every 20 ms for up to 4 s; panics naming `what`.
+    pub(crate) async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         for _ in 0..200 {
             if cond() {
                 return;
@@ -756,6 +792,28 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("timed out waiting for {what}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{links, wait_for};
+    use super::*;
+
+    /// Redials back off from 0.2 s, doubling to 5 s, each pause stretched by up to half.
+    #[test]
+    fn backoff_doubles_to_its_cap_with_bounded_jitter() {
+        let mut pauses = vec![BACKOFF_MIN];
+        while pauses.len() < 8 {
+            pauses.push(next_backoff(pauses[pauses.len() - 1]));
+        }
+        let ms: Vec<u128> = pauses.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        let b = Duration::from_secs(2);
+        assert_eq!(with_jitter(b, 0.0), b);
+        assert_eq!(with_jitter(b, 0.5), Duration::from_millis(2500));
+        assert!(with_jitter(b, 0.999_999) < Duration::from_secs(3));
+        assert_eq!(with_jitter(b, 7.0), Duration::from_secs(3), "clamped");
     }
 
     /// The entry point other modules use: add a dialed link with a key held in memory, watch
@@ -855,7 +913,7 @@ mod tests {
 
 #[cfg(test)]
 mod image_tests {
-    use super::tests::links;
+    use super::test_support::links;
     use super::*;
     use crate::provision::{fetch, offer_bundle};
     use f2f_core::provision::ImageOffer;
