@@ -594,6 +594,8 @@ if [ "$REPORT" = suite ]; then
         --command "${SUITE_COMMAND:-$cmd}" --notes "$notes" --ours "$OURS_SYSTEM" "${md[@]}"
 else
     for m in "${MEAS[@]}"; do
+        [ -n "${MEASURE_TITLE[$m]:-}" ] ||
+            { log "$m: results in $RESULTS; only REPORT=suite writes a section for it"; continue; }
         md=()
         [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
         "${PY[@]}" "report-$m" "$RESULTS" --title "${SECTION_TITLE:-${MEASURE_TITLE[$m]}}" \
