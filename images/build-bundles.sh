@@ -70,7 +70,7 @@ bundle() {
 disk = "base.qcow2"
 kernel = "vmlinuz"
 initrd = "initramfs.gz"
-append = "console=ttyS0 quiet panic=-1 tvm_name=$name"
+append = "console=ttyS0 quiet panic=-1 no_timer_check tvm_name=$name"
 memory = $2
 TOML
     rm -rf "${out:?}/$name"

@@ -39,7 +39,7 @@ die() { echo "run-all: $*" >&2; exit 1; }
 # Order matters (spec/test-vm.md): qemu-system-x86 first, then qemu-utils, so that a newer
 # qemu-utils from backports cannot make apt remove one of them.
 PKGS_QEMU=(vde2 vdeplug qemu-system-x86)
-PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap e2fsprogs prosody)
+PKGS_REST=(qemu-utils iperf3 iproute2 iputils-ping busybox-static tcpdump socat isc-dhcp-client nmap e2fsprogs prosody openssl)
 step "packages"
 missing=()
 for p in "${PKGS_QEMU[@]}" "${PKGS_REST[@]}"; do

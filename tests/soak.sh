@@ -3,12 +3,16 @@
 # while DHCP clients and vde_plugs come and go, with the switch's memory and open files sampled.
 # Fails if a client ever gets another address than its first (a lease lost), if a lease is
 # missing from the lease file at the end, if memory grows (the last quarter's peak VmRSS more than
-# 4 MiB over the first quarter's) or if file descriptors leak. Prints one summary line.
+# 4 MiB over the first quarter's) or if file descriptors leak. Prints one summary line. Then the
+# same MINUTES for a room over XMPP (Prosody started by the test): iperf3 between two members
+# while two others leave and rejoin over and over; fails if a rejoin gets another MAC or address
+# or if the master's or a member's memory grows.
 #
 #   bash tests/soak.sh [MINUTES]
 #
-# Needs root (network namespaces, taps), iperf3, vde2 and vdeplug (tests/run-all.sh installs
-# them). CI runs the same test for 40 s as part of the end-to-end tests.
+# Needs root (network namespaces, taps), iperf3, vde2, vdeplug, prosody and busybox-static
+# (tests/run-all.sh installs them). CI runs the same tests for 40 s each with the end-to-end
+# tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${1:-10}

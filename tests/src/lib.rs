@@ -18,6 +18,7 @@
 //! - [`stream`]: a `--stream-listen` client with qemu's 4-byte framing, and vde_plug's 2-byte
 //!   stream records.
 //! - [`links`]: switches joined by links: keys, free ports, link status.
+//! - [`tcp_cut`]: a TCP forwarder whose connections the test cuts (link flaps).
 //! - [`prosody`]: a Prosody XMPP server of the test's own on loopback, with accounts.
 //! - [`room`]: `f2f-overlay join` processes with their taps moved into namespaces.
 //! - [`xmpp_client`]: a hand-written XMPP client that sends forged room messages.
@@ -38,6 +39,7 @@ pub mod prosody;
 pub mod room;
 pub mod stream;
 pub mod switch;
+pub mod tcp_cut;
 pub mod tmp;
 pub mod tools;
 pub mod users;

@@ -4,8 +4,9 @@
 //! DHCP lease from the master's switch through the room's links, and the sweep inside the master
 //! VM finds all four VMs up (plus the master switch's DHCP server address, which answers pings:
 //! the thesis's master VM served DHCP itself). The time from the first command to all four up is
-//! printed. The base disks are never written; a member whose `--vm` image is missing or corrupt
-//! exits with an error naming the cause while the others carry on.
+//! printed. The members take the slave bundle from the master (`--serve-image` there, `--vm room:`
+//! here) over a direct connection. The base disks are never written; a member whose `--vm` image
+//! is missing or corrupt exits with an error naming the cause while the others carry on.
 //!
 //! Once in star and once in mesh (`--topology mesh`: the spanning tree cuts the loops), ~35 s
 //! each under TCG on the 2-core test host.
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use f2f_e2e::proc::{cpu_secs, memory_kib};
-use f2f_e2e::prosody::{require_prosody, Prosody};
+use f2f_e2e::prosody::{free_port, require_prosody, Prosody};
 use f2f_e2e::room::{room_jid, JoinSpec, Member};
 use f2f_e2e::tools::{require_f2f, require_tool, QEMU, QEMU_IMG};
 use f2f_e2e::vm::{alive, console_of, copy_bundle, field, first_line, image_bundles, sha256};
@@ -88,6 +89,8 @@ fn four_node_demo(topology: &str) {
     let room = room_jid(&format!("demo{topology}{}", std::process::id()));
 
     let t0 = Instant::now();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let slave_text = slave_img.to_string_lossy().to_string();
     let master_flags = [
         "--master",
         "--topology",
@@ -96,6 +99,10 @@ fn four_node_demo(topology: &str) {
         "xmpp",
         "--vm-append",
         MASTER_APPEND,
+        "--listen",
+        &listen,
+        "--serve-image",
+        &slave_text,
     ];
     let mut nodes = vec![Member::start_vm(
         &prosody,
@@ -110,12 +117,13 @@ fn four_node_demo(topology: &str) {
         "the master did not join: {}",
         nodes[0].child.stderr()
     );
+    // The members fetch the slave bundle from the master (`--vm room:`), at once.
     for user in ["m1", "m2", "m3"] {
         nodes.push(Member::start_vm(
             &prosody,
             tmp.path(),
             &spec(user, &room, &["--transport", "xmpp"]),
-            &slave_img,
+            Path::new("room:"),
         ));
     }
     let member = |user: &str, image: &Path| {
@@ -256,6 +264,10 @@ fn four_node_demo(topology: &str) {
     }
     for (base, sum) in bases.iter().zip(&sums) {
         assert_eq!(&sha256(base), sum, "{} was written", base.display());
+    }
+    for node in &nodes[1..] {
+        let fetched = node.state.join("images/slave/base.qcow2");
+        assert_eq!(sha256(&fetched), sums[1], "{}: its fetched base", node.user);
     }
 }
 

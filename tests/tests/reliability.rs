@@ -2,7 +2,8 @@
 //! source MACs leaves memory under the `--max-macs` cap and the other ports forwarding; port
 //! security (`--port-max-macs`, `hash/setportmax`) with its `mac_limit` counter; the limits on
 //! ports, console sessions and VDE handshakes in progress, each with its log line; access
-//! control by socket mode and group, tested with users made for the test; no network socket.
+//! control by socket mode and group, tested with users made for the test; no network socket;
+//! `status` of a MAC table of 10^5 addresses stays small and forwarding goes on meanwhile.
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -147,6 +148,91 @@ fn flood_of_random_sources_stays_under_the_mac_cap() {
     );
     assert_pings(&ns_a, &b.addr, 5, "after the flood");
     assert!(sw.child.is_running(), "the switch survived the flood");
+}
+
+/// A MAC table of 10^5 addresses: `status --json` answers within a second or two with a
+/// bounded document (1024 entries listed, the rest counted in `mac_table_omitted`), the text
+/// form says how many it left out, and pings between two other ports see no loss while status
+/// is asked for over and over.
+#[test]
+fn status_of_a_huge_mac_table_is_bounded_and_does_not_stall_forwarding() {
+    require!(
+        require_root(),
+        require_tool(VDE_PLUG2TAP),
+        SwitchKind::Ours.available()
+    );
+    const SOURCES: u32 = 100_000;
+    let tmp = TempDir::new("hugetable");
+    let sw = Switch::start(SwitchKind::Ours, &tmp, "sw", &["--max-macs", "200000"]);
+    let (ns_a, ns_b) = (Netns::new(), Netns::new());
+    let tap_a = f2f_e2e::netns::unique_tap_name("hta");
+    let tap_b = f2f_e2e::netns::unique_tap_name("htb");
+    let _a = TapHost::start(&ns_a, &sw.dir, &tap_a, "10.78.0.1/24", None, tmp.path());
+    let b = TapHost::start(&ns_b, &sw.dir, &tap_b, "10.78.0.2/24", None, tmp.path());
+    assert_pings(&ns_a, &b.addr, 3, "before the table fills");
+    let flooder = RawClient::attach(&sw.dir, 0, "flooder").expect("attach the flooder");
+    flood_random_sources(&flooder, SOURCES, 0x0bad_cafe);
+    wait_for(SETTLE, "the table to hold the sources", || {
+        status_json(&sw)["switch"]["mac_table"]["size"]
+            .as_u64()
+            .unwrap_or(0)
+            >= u64::from(SOURCES) * 99 / 100
+    });
+
+    let status = |json: bool| {
+        let mut cmd = std::process::Command::new(f2f_bin());
+        cmd.arg("status").arg("-M").arg(&sw.mgmt);
+        if json {
+            cmd.arg("--json");
+        }
+        let start = Instant::now();
+        let out = cmd.output().expect("run status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.stdout, start.elapsed())
+    };
+    let (loss, slowest, size) = std::thread::scope(|s| {
+        let pinger = s.spawn(|| ping(&ns_a, &b.addr, 20));
+        let mut slowest = Duration::ZERO;
+        let mut size = 0;
+        while !pinger.is_finished() {
+            let (out, took) = status(true);
+            slowest = slowest.max(took);
+            size = out.len();
+        }
+        (pinger.join().expect("ping thread"), slowest, size)
+    });
+    eprintln!(
+        "status --json of a {SOURCES}-address table: {size} bytes, slowest {slowest:?}; \
+         ping loss meanwhile {loss}%"
+    );
+    assert_eq!(loss, 0.0, "pings lost while status was read");
+    assert!(slowest < Duration::from_secs(2), "status took {slowest:?}");
+    assert!(size < 128 * 1024, "status --json is {size} bytes");
+    let (out, _) = status(true);
+    let doc: Value = serde_json::from_slice(&out).expect("status JSON");
+    let held = doc["switch"]["mac_table"]["size"].as_u64().unwrap_or(0);
+    assert_eq!(doc["mac_table"].as_array().map(Vec::len), Some(1024));
+    assert_eq!(
+        doc["mac_table_omitted"].as_u64(),
+        Some(held - 1024),
+        "{held}"
+    );
+    let (text, _) = status(false);
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains(&format!("... {} more entries not shown", held - 1024)),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(
+        text.len() < 256 * 1024,
+        "status text is {} bytes",
+        text.len()
+    );
 }
 
 /// A MAC numbered `n` in a block of its own (`02:ee:00:NN:NN:NN`).

@@ -4,130 +4,25 @@
 //! restarted gets its MAC and address back; the master's departure is reported; a wrong
 //! password or an unreachable server fails within seconds with a one-line reason. With
 //! `--listen` and `--transport auto` a member's link is direct TCP; one whose advertised
-//! endpoint nobody listens on falls back to XMPP, and every pair still pings.
+//! endpoint nobody listens on, or one with no endpoint at all, falls back to XMPP, and every
+//! pair still pings. With `--transport tcp` every link of a star and of a mesh is TCP, and a
+//! killed member's links (dialed and accepted) and MACs are gone from the others' switches
+//! within the heartbeat deadline. Against a Prosody that requires STARTTLS with a self-signed
+//! certificate, `--ca` joins and leases; without it, `join` fails at once saying so.
 
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use f2f_e2e::netns::{ping_within, wait_ping};
-use f2f_e2e::prosody::{free_port, password_file, require_prosody, Prosody, DOMAIN};
-use f2f_e2e::room::{room_jid, JoinSpec, Member};
-use f2f_e2e::tools::{f2f_bin, require_f2f, require_root, require_tool};
+use f2f_e2e::prosody::{free_port, password_file, require_prosody, Prosody, DOMAIN, OPENSSL};
+use f2f_e2e::room::{
+    assert_all_pairs_ping, join_and_lease, prerequisites, room_jid, room_of_three,
+    room_of_three_with, spec, Member, Node,
+};
+use f2f_e2e::tools::{f2f_bin, require_f2f, require_tool};
 use f2f_e2e::xmpp_client::RawXmpp;
 use f2f_e2e::{require, wait_until, Netns, TempDir};
-
-const BUSYBOX: &str = f2f_e2e::dhcp::BUSYBOX;
-
-/// One joined node: its process, namespace, MAC and address.
-struct Node {
-    member: Member,
-    spec: JoinSpec,
-    ns: Netns,
-    mac: String,
-    ip: Ipv4Addr,
-}
-
-fn spec(user: &str, room: &str, flags: &[&str]) -> JoinSpec {
-    JoinSpec {
-        user: user.to_string(),
-        room: room.to_string(),
-        flags: flags.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-/// Starts `join` for `spec`, moves its tap into a fresh namespace and leases an address.
-fn join_and_lease(prosody: &Prosody, tmp: &TempDir, spec: JoinSpec) -> Node {
-    let start = Instant::now();
-    let mut member = Member::start(prosody, tmp.path(), &spec);
-    let ns = Netns::new();
-    let mac = member.tap_into(&ns);
-    let ip = member.lease(&ns, tmp.path(), 10);
-    eprintln!(
-        "{}: from join to DHCP lease {ip}: {:?}",
-        spec.user,
-        start.elapsed()
-    );
-    Node {
-        member,
-        spec,
-        ns,
-        mac,
-        ip,
-    }
-}
-
-/// Every node reaches every other, then 3 pings each way see no loss. Replies may take up to
-/// 3 s: the frames go through Prosody, which shares two cores with everything else.
-fn assert_all_pairs_ping(nodes: &[Node], context: &str) {
-    for a in nodes {
-        for b in nodes {
-            if a.member.user != b.member.user {
-                let to = b.ip.to_string();
-                assert!(
-                    wait_ping(&a.ns, &to, Duration::from_secs(20)),
-                    "{context}: {} never reached {to}",
-                    a.member.user
-                );
-                let loss = ping_within(&a.ns, &to, 3, 3);
-                assert_eq!(
-                    loss, 0.0,
-                    "{context}: {loss}% loss from {} to {to}",
-                    a.member.user
-                );
-            }
-        }
-    }
-}
-
-fn prerequisites() -> bool {
-    require_root() && require_f2f() && require_prosody() && require_tool(BUSYBOX)
-}
-
-/// Master plus two members over XMPP in `topology`: leases in the room's subnet, all pairs
-/// ping; returns the nodes (master first).
-fn room_of_three(prosody: &Prosody, tmp: &TempDir, room: &str, topology: &str) -> Vec<Node> {
-    room_of_three_with(prosody, tmp, room, topology, |_| {
-        vec!["--transport".into(), "xmpp".into()]
-    })
-}
-
-/// [`room_of_three`] with each node's transport flags from `transport` (given the user).
-fn room_of_three_with(
-    prosody: &Prosody,
-    tmp: &TempDir,
-    room: &str,
-    topology: &str,
-    transport: impl Fn(&str) -> Vec<String>,
-) -> Vec<Node> {
-    let third = if topology == "mesh" { 2 } else { 1 } + 10 * u32::from(room.contains("tcp"));
-    let subnet = format!("10.{}.{third}.0/24", 100 + std::process::id() % 100);
-    let mut master = spec(
-        "master",
-        room,
-        &["--master", "--subnet", &subnet, "--topology", topology],
-    );
-    master.flags.extend(transport("master"));
-    let mut nodes = vec![join_and_lease(prosody, tmp, master)];
-    for user in ["alice", "bob"] {
-        let mut member = spec(user, room, &[]);
-        member.flags.extend(transport(user));
-        nodes.push(join_and_lease(prosody, tmp, member));
-    }
-    let prefix = subnet.trim_end_matches("0/24");
-    for n in &nodes {
-        assert!(
-            n.ip.to_string().starts_with(prefix),
-            "{} leased {} outside {subnet}",
-            n.member.user,
-            n.ip
-        );
-    }
-    let macs: std::collections::BTreeSet<_> = nodes.iter().map(|n| n.mac.clone()).collect();
-    assert_eq!(macs.len(), nodes.len(), "granted MACs are not unique");
-    assert_all_pairs_ping(&nodes, topology);
-    nodes
-}
+use nix::sys::signal::Signal;
 
 #[test]
 fn star_over_xmpp_leases_pings_and_restarts() {
@@ -219,16 +114,161 @@ fn star_over_xmpp_leases_pings_and_restarts() {
     }
 }
 
+/// The links `status` shows up: peer → transport.
+fn up_links(status: &serde_json::Value) -> BTreeMap<String, String> {
+    let links = status["links"].as_array().expect("links");
+    links
+        .iter()
+        .filter(|l| l["state"] == "up")
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            (field("peer"), field("transport"))
+        })
+        .collect()
+}
+
 /// The transport `status --json` shows for the link to `peer`.
 fn link_transport(node: &Node, peer: &str) -> String {
     let status = node.member.status();
-    let links = status["links"].as_array().expect("links").clone();
-    links
-        .iter()
-        .find(|l| l["peer"] == peer && l["state"] == "up")
-        .and_then(|l| l["transport"].as_str())
+    up_links(&status)
+        .remove(peer)
         .unwrap_or_else(|| panic!("{}: no link up to {peer}: {status}", node.member.user))
-        .to_string()
+}
+
+/// Whether `status`'s MAC table has `mac`.
+fn knows_mac(status: &serde_json::Value, mac: &str) -> bool {
+    let table = status["mac_table"].as_array().expect("mac_table");
+    table.iter().any(|e| {
+        e["mac"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+    })
+}
+
+/// How alice leaves in [`tcp_only_room_loses_a_member`].
+#[derive(Clone, Copy, Debug)]
+enum Departure {
+    /// SIGKILL: her sockets close; her links and MACs must be gone within three missed 5 s
+    /// heartbeats (plus slack for a loaded machine).
+    Killed,
+    /// Frozen (SIGSTOP), then her connection to the XMPP server reset by the kernel (`ss -K`):
+    /// the server tells the room she left while her TCP links stay open, silent. The links
+    /// must be gone well before their own dead-peer timer (5 s) would end them, so only the
+    /// room's teardown can do it, on whichever side dialed them.
+    LeftTheRoom,
+}
+
+impl Departure {
+    fn deadline(self) -> Duration {
+        match self {
+            Departure::Killed => Duration::from_secs(20),
+            Departure::LeftTheRoom => Duration::from_secs(3),
+        }
+    }
+}
+
+/// Resets `member`'s TCP connection to the XMPP server, and no other of its sockets.
+fn cut_xmpp_connection(member: &Member, prosody: &Prosody) {
+    let server = prosody.addr().to_string();
+    let ss = || Command::new(f2f_e2e::tools::system_tool("ss"));
+    let out = f2f_e2e::netns::run_ok(ss().args(["-tnpH", "state", "established", "dst", &server]));
+    let owner = format!("pid={},", member.child.pid());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let local = listing
+        .lines()
+        .filter(|l| l.contains(&owner))
+        .flat_map(str::split_whitespace)
+        .find(|col| col.starts_with("127.0.0.1:") && *col != server)
+        .unwrap_or_else(|| panic!("no XMPP connection of {}: {listing}", member.user))
+        .to_string();
+    f2f_e2e::netns::run_ok(ss().args(["-K", "-tn", "src", &local, "dst", &server]));
+}
+
+/// A room of three with `--transport tcp` only (`listen`: who gets `--listen`): every node
+/// links to the peers `topology` gives it, all over TCP, and all pairs ping. Then alice
+/// leaves (`departure`): every node that linked to her shows no link to her and has forgotten
+/// her MAC within the departure's deadline, and the others still ping each other.
+fn tcp_only_room_loses_a_member(topology: &str, listen: fn(&str) -> bool, departure: Departure) {
+    require!(prerequisites());
+    let tmp = TempDir::new(&format!("room-tcp-{topology}"));
+    let prosody = Prosody::start();
+    let room = room_jid(&format!("tcp{topology}{}", std::process::id()));
+    let mut nodes = room_of_three_with(&prosody, &tmp, &room, topology, |user| {
+        let mut flags = vec!["--transport".to_string(), "tcp".to_string()];
+        if listen(user) {
+            flags.extend(["--listen".to_string(), format!("127.0.0.1:{}", free_port())]);
+        }
+        flags
+    });
+    let peers_of = |user: &str| -> BTreeSet<String> {
+        let others = ["master", "alice", "bob"]
+            .into_iter()
+            .filter(|u| *u != user);
+        match (topology, user) {
+            ("star", "master") | ("mesh", _) => others.map(String::from).collect(),
+            _ => ["master".to_string()].into(),
+        }
+    };
+    for n in &nodes {
+        let status = n.member.status();
+        let links = up_links(&status);
+        let peers: BTreeSet<String> = links.keys().cloned().collect();
+        assert_eq!(
+            peers,
+            peers_of(&n.member.user),
+            "{}: {status}",
+            n.member.user
+        );
+        assert!(
+            links.values().all(|t| t == "tcp"),
+            "{}: a link not over tcp: {status}",
+            n.member.user
+        );
+    }
+
+    let mut alice = nodes.remove(1);
+    let left = Instant::now();
+    match departure {
+        Departure::Killed => alice.member.child.signal(Signal::SIGKILL),
+        Departure::LeftTheRoom => {
+            alice.member.child.signal(Signal::SIGSTOP);
+            cut_xmpp_connection(&alice.member, &prosody);
+        }
+    }
+    for n in nodes
+        .iter()
+        .filter(|n| peers_of("alice").contains(&n.member.user))
+    {
+        let forgotten = wait_until(departure.deadline(), || {
+            let status = n.member.status();
+            !up_links(&status).contains_key("alice") && !knows_mac(&status, &alice.mac)
+        });
+        assert!(
+            forgotten,
+            "{} still links to or knows the departed alice: {}",
+            n.member.user,
+            n.member.status()
+        );
+    }
+    eprintln!(
+        "{topology}: {departure:?}: alice's links and MAC gone after {:?}",
+        left.elapsed()
+    );
+    alice.member.child.signal(Signal::SIGKILL);
+    assert_all_pairs_ping(&nodes, &format!("{topology} without alice"));
+}
+
+/// The master dials both members' links.
+#[test]
+fn tcp_only_star_links_all_over_tcp_and_drops_a_killed_member() {
+    tcp_only_room_loses_a_member("star", |user| user != "master", Departure::Killed);
+}
+
+/// Every node listens; alice has the lowest nick, so she dials both her links and the others
+/// only accept them: her leaving the room must close accepted links.
+#[test]
+fn tcp_only_mesh_links_all_over_tcp_and_closes_a_departed_members_accepted_links() {
+    tcp_only_room_loses_a_member("mesh", |_| true, Departure::LeftTheRoom);
 }
 
 #[test]
@@ -275,12 +315,16 @@ fn star_over_tcp_and_unreachable_endpoint_falls_back_to_xmpp() {
             .concat(),
         ),
     );
-    let nodes = vec![master, alice, bob];
+    // carol has no endpoint at all, nor has the master: nobody can dial, so XMPP at once.
+    let carol = join_and_lease(&prosody, &tmp, spec("carol", &room, &auto));
+    let nodes = vec![master, alice, bob, carol];
     assert_all_pairs_ping(&nodes, "star over tcp");
     assert_eq!(link_transport(&nodes[0], "alice"), "tcp");
     assert_eq!(link_transport(&nodes[1], "master"), "tcp");
     assert_eq!(link_transport(&nodes[0], "bob"), "xmpp");
     assert_eq!(link_transport(&nodes[2], "master"), "xmpp");
+    assert_eq!(link_transport(&nodes[0], "carol"), "xmpp");
+    assert_eq!(link_transport(&nodes[3], "master"), "xmpp");
 }
 
 #[test]
@@ -310,6 +354,17 @@ fn failing_join(
     password: &str,
     tmp: &TempDir,
 ) -> (String, Duration) {
+    failing_join_with(prosody_addr, user, password, tmp, &[])
+}
+
+/// [`failing_join`] with extra `flags`.
+fn failing_join_with(
+    prosody_addr: &str,
+    user: &str,
+    password: &str,
+    tmp: &TempDir,
+    flags: &[&str],
+) -> (String, Duration) {
     let pw = password_file(tmp.path(), &format!("{user}-bad"), password);
     let start = Instant::now();
     let out = Command::new(f2f_bin())
@@ -323,6 +378,7 @@ fn failing_join(
         .arg(tmp.join(&format!("{user}-ctl")))
         .arg("--state-dir")
         .arg(tmp.join(&format!("{user}-state")))
+        .args(flags)
         .output()
         .expect("run join");
     let took = start.elapsed();
@@ -348,6 +404,48 @@ fn wrong_password_and_unreachable_server_fail_fast_with_one_line() {
     assert!(
         err.contains("cannot reach") && err.contains("--server"),
         "{err}"
+    );
+}
+
+/// Prosody on loopback that requires STARTTLS, with a self-signed certificate for `localhost`
+/// (the JIDs' domain) marked CA:TRUE, as `prosodyctl cert generate` makes them. Loopback allows
+/// plaintext, but a server that offers STARTTLS gets it, verified: without `--ca` the
+/// certificate is not trusted and `join` fails within seconds with one line naming `--ca`;
+/// with `--ca CERT.pem` it logs in over TLS, joins and its tap gets a lease from its switch.
+#[test]
+fn starttls_needs_ca_for_a_private_certificate() {
+    require!(prerequisites() && require_tool(OPENSSL));
+    let tmp = TempDir::new("room-tls");
+    let prosody = Prosody::start_tls();
+    prosody.add_account("carol", "right");
+    let (err, took) = failing_join(&prosody.addr().to_string(), "carol", "right", &tmp);
+    assert!(took < Duration::from_secs(5), "took {took:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains("certificate") && err.contains("--ca"), "{err}");
+
+    let ca = prosody.ca().display().to_string();
+    let (err, _) = failing_join_with(
+        &prosody.addr().to_string(),
+        "carol",
+        "wrong",
+        &tmp,
+        &["--ca", &ca],
+    );
+    assert!(
+        err.contains("--password-file"),
+        "TLS up, then the login refused: {err}"
+    );
+
+    let room = room_jid(&format!("tls{}", std::process::id()));
+    let master = join_and_lease(
+        &prosody,
+        &tmp,
+        spec("master", &room, &["--master", "--ca", &ca]),
+    );
+    assert!(
+        master.member.logged("tls=true"),
+        "not logged in over TLS: {}",
+        master.member.child.stderr()
     );
 }
 

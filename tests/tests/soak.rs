@@ -4,7 +4,10 @@
 //! all), that memory stays flat (the last quarter's peak within a small margin of the first
 //! quarter's) and that no file descriptor leaks.
 //!
-//! CI runs it for `F2F_SOAK_SECONDS` (default 40); `tests/soak.sh MINUTES` runs it longer.
+//! The room soak does the same for a room over XMPP: iperf3 between two members while two
+//! others leave and rejoin over and over, each rejoin getting the same MAC and address.
+//!
+//! CI runs each for `F2F_SOAK_SECONDS` (default 40); `tests/soak.sh MINUTES` runs them longer.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -16,6 +19,8 @@ use std::time::{Duration, Instant};
 use f2f_e2e::dhcp::dora;
 use f2f_e2e::netns::{assert_pings, iperf3, unique_tap_name};
 use f2f_e2e::proc::{memory_kib, open_fds, Spawn};
+use f2f_e2e::prosody::Prosody;
+use f2f_e2e::room::{assert_all_pairs_ping, join_and_lease, prerequisites, room_jid, spec};
 use f2f_e2e::tools::{require_root, require_tool, system_tool, VDE_PLUG, VDE_PLUG2TAP};
 use f2f_e2e::{require, wait_for, Child, Netns, RawClient, Switch, SwitchKind, TapHost, TempDir};
 
@@ -181,4 +186,107 @@ fn soak_iperf3_with_client_churn() {
         "memory grew: first quarter peak {early} KiB, last quarter {late} KiB"
     );
     assert_pings(&ns_a, &b.addr, 3, "after the soak");
+}
+
+/// The largest of `samples` (KiB).
+fn peak(samples: &[u64]) -> u64 {
+    samples.iter().copied().max().unwrap_or(0)
+}
+
+/// Room churn: a room over XMPP (master, `alice`, and `bob` and `carol` who leave and join
+/// again and again) with iperf3 between the master and alice for the whole run. Every rejoin
+/// gets the member's first MAC and first address back (no lease lost), the master's and alice's
+/// memory stays flat, and alice still pings everyone at the end.
+#[test]
+fn soak_room_churn_keeps_every_lease() {
+    require!(
+        prerequisites(),
+        require_tool(&system_tool("iperf3").to_string_lossy())
+    );
+    let seconds = soak_seconds();
+    let tmp = TempDir::new("soak-room");
+    let prosody = Prosody::start();
+    let room = room_jid(&format!("soak{}", std::process::id()));
+    let subnet = format!("10.{}.21.0/24", 100 + std::process::id() % 100);
+    let mut nodes = vec![join_and_lease(
+        &prosody,
+        &tmp,
+        spec("master", &room, &["--master", "--subnet", &subnet]),
+    )];
+    for user in ["alice", "bob", "carol"] {
+        nodes.push(join_and_lease(&prosody, &tmp, spec(user, &room, &[])));
+    }
+    assert_all_pairs_ping(&nodes, "before the churn");
+    let pids = [nodes[0].member.child.pid(), nodes[1].member.child.pid()];
+    let (master, rest) = nodes.split_at_mut(1);
+    let (alice, churners) = rest.split_at_mut(1);
+    let (master, alice) = (&master[0], &alice[0]);
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let done = AtomicBool::new(false);
+    let mut samples: Vec<[u64; 2]> = Vec::new();
+    let mut rejoins = 0u32;
+    let rates = std::thread::scope(|s| {
+        let traffic = s.spawn(|| {
+            let mut rates = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+                if left < 2 {
+                    break;
+                }
+                let addr = master.ip.to_string();
+                rates.push(iperf3(
+                    &master.ns,
+                    &alice.ns,
+                    &addr,
+                    left.min(10) as u32,
+                    tmp.path(),
+                ));
+            }
+            rates
+        });
+        let mut turn = 0usize;
+        while Instant::now() < deadline {
+            samples.push(pids.map(|pid| memory_kib(pid).0));
+            // One churner leaves and joins again: same MAC, same address.
+            let n = &mut churners[turn % churners.len()];
+            turn += 1;
+            n.member.child.stop();
+            let spec = n.spec.clone();
+            n.member.restart(&prosody, tmp.path(), &spec);
+            let mac = n.member.tap_into(&n.ns);
+            assert_eq!(
+                mac, n.mac,
+                "rejoin {rejoins}: {} got another MAC",
+                spec.user
+            );
+            let ip = n.member.lease(&n.ns, tmp.path(), 10);
+            assert_eq!(ip, n.ip, "rejoin {rejoins}: {} lost its lease", spec.user);
+            rejoins += 1;
+        }
+        done.store(true, Ordering::Relaxed);
+        traffic.join().expect("iperf3 thread")
+    });
+    assert_all_pairs_ping(&nodes, "after the churn");
+
+    let quarter = (samples.len() / 4).max(1);
+    let mean_mbit = rates.iter().sum::<f64>() / rates.len().max(1) as f64 / 1e6;
+    for (i, who) in ["master", "alice"].into_iter().enumerate() {
+        let series: Vec<u64> = samples.iter().map(|s| s[i]).collect();
+        let (early, late) = (
+            peak(&series[..quarter]),
+            peak(&series[series.len() - quarter..]),
+        );
+        eprintln!(
+            "room soak {seconds} s: {rejoins} rejoins, {} iperf3 runs at {mean_mbit:.1} Mbit/s \
+             mean; {who} VmRSS first-quarter peak {early} KiB, last-quarter peak {late} KiB",
+            rates.len()
+        );
+        assert!(
+            late <= early + RSS_MARGIN_KIB,
+            "{who}'s memory grew: first quarter peak {early} KiB, last quarter {late} KiB"
+        );
+    }
+    assert!(!rates.is_empty(), "iperf3 ran");
+    assert!(rejoins >= 2, "both churners rejoined at least once");
 }

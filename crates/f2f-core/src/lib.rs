@@ -38,8 +38,10 @@ pub mod dhcp;
 pub mod fdb;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod hex;
 pub mod link;
 pub mod mac;
+pub mod provision;
 pub mod room;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

@@ -32,6 +32,11 @@ use crate::time::Instant;
 /// Version of the JSON format; bumped only on an incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Most MAC table entries a snapshot lists (the first by VLAN then MAC); the
+/// rest are counted in [`Snapshot::mac_table_omitted`], so a table of 10^5
+/// addresses still gives a document of a few tens of KiB.
+pub const MAX_MAC_ENTRIES: usize = 1024;
+
 /// The whole state, as `status/json` sends it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -41,8 +46,12 @@ pub struct Snapshot {
     pub switch: SwitchStatus,
     /// Existing ports (active or created), by number.
     pub ports: Vec<PortStatus>,
-    /// Learned addresses not expired, by VLAN then MAC.
+    /// Learned addresses not expired, by VLAN then MAC; at most
+    /// [`MAX_MAC_ENTRIES`].
     pub mac_table: Vec<MacEntry>,
+    /// Entries of the MAC table not listed in `mac_table` (0: all are).
+    #[serde(default)]
+    pub mac_table_omitted: usize,
     /// Existing VLANs with their members, by id.
     pub vlans: Vec<VlanStatus>,
     /// Spanning tree (off until the spanning-tree feature fills it).
@@ -522,6 +531,12 @@ impl Snapshot {
                 age_secs: now.saturating_duration_since(e.last_seen).as_secs(),
             })
             .collect();
+        let mac_table_omitted = mac_table.len().saturating_sub(MAX_MAC_ENTRIES);
+        if mac_table_omitted > 0 {
+            // Linear time: the first MAX_MAC_ENTRIES in order, not a full sort.
+            mac_table.select_nth_unstable_by_key(MAX_MAC_ENTRIES, |e| (e.vlan, e.mac));
+            mac_table.truncate(MAX_MAC_ENTRIES);
+        }
         mac_table.sort_by_key(|e| (e.vlan, e.mac));
         let ports: Vec<PortStatus> = switch
             .ports()
@@ -565,6 +580,7 @@ impl Snapshot {
             },
             ports,
             mac_table,
+            mac_table_omitted,
             vlans,
             stp: StpStatus::of(switch.stp()),
             links: Vec::new(),
@@ -687,6 +703,13 @@ impl Snapshot {
             ]
         }));
         table(out, &rows);
+        if self.mac_table_omitted > 0 {
+            let _ = writeln!(
+                out,
+                "  ... {} more entries not shown (at most {MAX_MAC_ENTRIES} are listed)",
+                self.mac_table_omitted
+            );
+        }
     }
 
     fn render_vlans(&self, out: &mut String) {
@@ -991,6 +1014,69 @@ mod tests {
         );
         assert_eq!(s.vlans.len(), 1);
         assert_eq!(s.vlans[0].untagged_ports, vec![1, 2]);
+    }
+
+    /// 10^5 learned addresses: the document lists the first [`MAX_MAC_ENTRIES`] by VLAN then
+    /// MAC, counts the rest, and stays small; the text says how many it leaves out.
+    #[test]
+    fn huge_mac_table_is_truncated_with_a_count() {
+        const LEARNED: u32 = 100_000;
+        let mut sw = Switch::new(
+            SwitchConfig {
+                fdb: crate::fdb::FdbConfig {
+                    capacity: 2 * LEARNED as usize,
+                    ..crate::fdb::FdbConfig::default()
+                },
+                ..SwitchConfig::default()
+            },
+            H::default(),
+        );
+        for id in [1, 2] {
+            sw.attach(AttachRequest {
+                port: PortRequest::Any,
+                endpoint: Endpoint {
+                    id,
+                    module: "unix prog",
+                    description: String::new(),
+                    user: 0,
+                },
+                groups: vec![],
+            })
+            .unwrap();
+        }
+        let mut out = Vec::new();
+        let mut f = frame(0xff, 0);
+        // Sources counted down, so the table's first entries are the last ones learned.
+        for n in (0..LEARNED).rev() {
+            f[6..12].copy_from_slice(&[0x02, 0x10, 0, 0, 0, 0]);
+            f[8..12].copy_from_slice(&n.to_be_bytes());
+            sw.decide(Instant::from_secs(1), 1, &f, &mut out);
+            out.clear();
+        }
+        let s = Snapshot::new(&sw, &HOST, Instant::from_secs(2));
+        assert_eq!(s.switch.mac_table.size, LEARNED as usize);
+        assert_eq!(s.mac_table.len(), MAX_MAC_ENTRIES);
+        assert_eq!(s.mac_table_omitted, LEARNED as usize - MAX_MAC_ENTRIES);
+        let first: Vec<String> = s
+            .mac_table
+            .iter()
+            .take(2)
+            .map(|e| e.mac.to_string())
+            .collect();
+        assert_eq!(first, ["02:10:00:00:00:00", "02:10:00:00:00:01"]);
+        assert!(s.mac_table.windows(2).all(|w| w[0].mac < w[1].mac));
+        let json = s.to_json_line();
+        assert!(json.len() < 128 * 1024, "{} bytes", json.len());
+        assert!(json.contains(&format!("\"mac_table_omitted\":{}", s.mac_table_omitted)));
+        assert_eq!(Snapshot::from_json(&json).unwrap(), s);
+        let text = s.render_text();
+        assert!(
+            text.contains("... 98976 more entries not shown (at most 1024 are listed)"),
+            "{}",
+            &text[text.len() - 200..]
+        );
+        // A complete table says 0.
+        assert_eq!(snapshot().mac_table_omitted, 0);
     }
 
     #[test]

@@ -120,9 +120,25 @@ pub struct JoinArgs {
     pub advertise: Option<String>,
     /// Start a VM on this image (a disk or an image bundle) with the granted
     /// MAC, attached to this switch, once the grant is applied and the switch
-    /// is wired; it stops when join exits.
+    /// is wired; it stops when join exits. `room:` takes the bundle the
+    /// master offers (`--serve-image`), fetched over a direct connection to
+    /// the master into STATE/images/NAME/ (hash-checked, resumable, kept).
     #[arg(long, value_name = "IMAGE")]
     pub vm: Option<PathBuf>,
+    /// Offer this image bundle to the room's members (master only): members
+    /// started with `--vm room:` fetch it from this node's `--listen` port,
+    /// over the same encrypted connection links use, never through the
+    /// XMPP server.
+    #[arg(long = "serve-image", value_name = "BUNDLE", requires_all = ["master", "listen"])]
+    pub serve_image: Option<PathBuf>,
+    /// Most bytes per second sent to each member fetching the image
+    /// (default: no limit), e.g. to leave room on a slow uplink.
+    #[arg(
+        long = "serve-image-rate",
+        value_name = "BYTES",
+        requires = "serve_image"
+    )]
+    pub serve_image_rate: Option<u64>,
     /// The VM's kernel command line, replacing the bundle's (e.g. to add
     /// tvm_sweep=N for the master image's sweep).
     #[arg(long = "vm-append", value_name = "A", requires = "vm")]

@@ -21,6 +21,7 @@ use tokio_xmpp::jid::BareJid;
 use crate::cli::{JoinArgs, TopologyArg, TransportArg};
 use crate::join_vm::run_beside;
 use crate::ports::xmpp::XmppLinks;
+use crate::provision::{offer_bundle, ROOM_IMAGE};
 use crate::room::{load_grants, RoomDriver, RoomLinks, VmTrigger};
 use crate::room_tcp::TcpLinks;
 use crate::switchd::{self, Companion, CompanionCtx};
@@ -39,7 +40,7 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     if args.switch.daemon {
         bail!("-d/--daemon is not supported with join yet: run it under a service manager");
     }
-    if let Some(image) = &args.vm {
+    if let Some(image) = args.vm.as_ref().filter(|i| i.as_os_str() != ROOM_IMAGE) {
         // The full checks (a corrupt disk, qemu missing) come at launch; a
         // wrong path is worth refusing before joining the room.
         std::fs::metadata(image)
@@ -74,12 +75,19 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
     let state_dir = state::state_dir(args.switch.common.state_dir.as_deref());
     let dir = state_dir.join("rooms").join(room.to_string());
     state::ensure_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let master = if args.master {
+    let mut master = if args.master {
         if args.switch.dhcp.subnet.is_none() {
             args.switch.dhcp.subnet = Some(args.room_subnet);
         }
         if args.topology == TopologyArg::Mesh {
             args.switch.fstp = true;
+        }
+        if args
+            .vm
+            .as_ref()
+            .is_some_and(|i| i.as_os_str() == ROOM_IMAGE)
+        {
+            bail!("--vm {ROOM_IMAGE}: the master has no master to fetch an image from: give it a bundle");
         }
         Some(MasterParams {
             subnet: args.room_subnet,
@@ -91,6 +99,7 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
             macs_per_member: DEFAULT_MACS_PER_MEMBER,
             seed: rand::random(),
             grants: load_grants(&dir)?,
+            image: None,
         })
     } else {
         None
@@ -108,6 +117,14 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         })
         .map(|a| Endpoint::new(&a).map_err(|e| anyhow::anyhow!("--advertise {a}: {e}")))
         .transpose()?;
+    let served = args
+        .serve_image
+        .as_deref()
+        .map(|bundle| offer_bundle(bundle, advertise.clone(), args.serve_image_rate))
+        .transpose()?;
+    if let (Some(params), Some(served)) = (master.as_mut(), &served) {
+        params.image = Some(served.offer().clone());
+    }
     let node_key = keys::node_key(&state_dir)?;
     let room_config = RoomConfig {
         room: room.to_string(),
@@ -165,6 +182,9 @@ pub fn run(mut args: JoinArgs) -> Result<()> {
         nick: nick.clone(),
     };
     let companion: Companion = Box::new(move |ctx: CompanionCtx| {
+        if let Some(served) = served {
+            ctx.links.serve_image(served);
+        }
         let links = XmppLinks::new(Arc::clone(&ctx.datapath));
         let mut driver = RoomDriver::new(
             machine,

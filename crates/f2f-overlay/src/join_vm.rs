@@ -13,11 +13,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use f2f_core::mac::MacAddr;
+use f2f_core::room::Grant;
 use tokio::sync::{oneshot, Notify};
 use tracing::{info, warn};
 
+use crate::provision::{fetch, ATTEMPTS, ROOM_IMAGE};
 use crate::vm::{launch, Ended, VmOptions};
 
 /// How long a stopping VM gets before `join` goes on without it (qemu gets
@@ -28,18 +30,30 @@ const VM_STOP_GRACE: Duration = Duration::from_secs(6);
 /// `stop` is notified; an error when it cannot start or fails.
 async fn run_vm(
     mut opts: VmOptions,
-    mac: oneshot::Receiver<MacAddr>,
+    mac: oneshot::Receiver<(MacAddr, Grant)>,
     stop: Arc<Notify>,
 ) -> Result<Ended> {
     let before_grant = |why: &str| Ok(Ended::Stopped(format!("{why} before a grant")));
-    let mac = tokio::select! {
+    let (mac, grant) = tokio::select! {
         mac = mac => match mac {
-            Ok(mac) => mac,
+            Ok(granted) => granted,
             Err(_) => return before_grant("the room session ended"),
         },
         () = stop.notified() => return before_grant("join is exiting"),
     };
     opts.mac = Some(mac);
+    if opts.image.as_os_str() == ROOM_IMAGE {
+        let Some(offer) = &grant.image else {
+            bail!("--vm {ROOM_IMAGE}: the master offers no image (it needs --serve-image BUNDLE)");
+        };
+        let fetched = tokio::select! {
+            dir = fetch(offer, grant.key.0, &opts.state_dir, ATTEMPTS) => dir?,
+            () = stop.notified() => return Ok(Ended::Stopped(
+                "join is exiting while fetching the image".to_string(),
+            )),
+        };
+        opts.image = fetched;
+    }
     let vm = launch(&opts).await?;
     info!(
         mac = %vm.mac(),
@@ -61,7 +75,7 @@ pub async fn run_beside(
     session_stop: Arc<Notify>,
     stop: Arc<Notify>,
     opts: VmOptions,
-    mac: oneshot::Receiver<MacAddr>,
+    mac: oneshot::Receiver<(MacAddr, Grant)>,
 ) -> Result<()> {
     let vm_stop = Arc::new(Notify::new());
     let vm = run_vm(opts, mac, Arc::clone(&vm_stop));

@@ -25,6 +25,7 @@ mod logging;
 mod mgmt;
 mod plug;
 mod ports;
+mod provision;
 mod room;
 mod room_tcp;
 mod state;

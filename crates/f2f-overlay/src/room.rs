@@ -107,12 +107,12 @@ pub struct RoomLinks {
 /// first established link).
 #[derive(Debug)]
 pub struct VmTrigger {
-    /// Gets the MAC, once.
-    pub mac: tokio::sync::oneshot::Sender<MacAddr>,
+    /// Gets the MAC and the grant (its image offer), once.
+    pub mac: tokio::sync::oneshot::Sender<(MacAddr, Grant)>,
     /// The switch counts as wired (the master's).
     pub wired: bool,
-    /// The granted MAC, once known.
-    pub granted: Option<MacAddr>,
+    /// The granted MAC and the grant, once known.
+    pub granted: Option<(MacAddr, Grant)>,
 }
 
 impl RoomDriver {
@@ -207,7 +207,7 @@ impl RoomDriver {
             ..
         }) = ready.then(|| self.vm.take()).flatten()
         {
-            info!(mac = %granted, "switch wired and grant applied: starting the VM");
+            info!(mac = %granted.0, "switch wired and grant applied: starting the VM");
             let _ = mac.send(granted);
         }
     }
@@ -278,7 +278,10 @@ impl RoomDriver {
             }
         }
         if let Some(vm) = self.vm.as_mut().filter(|vm| vm.granted.is_none()) {
-            vm.granted = grant.macs.get(self.taps.len()).copied();
+            vm.granted = grant
+                .macs
+                .get(self.taps.len())
+                .map(|mac| (*mac, grant.clone()));
             if vm.granted.is_none() {
                 warn!(
                     macs = grant.macs.len(),
@@ -363,6 +366,10 @@ impl RoomHandler for RoomDriver {
             self.report_link(now, &peer, event);
         }
         self.drain()
+    }
+
+    fn is_master(&self) -> bool {
+        self.room.role() == f2f_core::room::NodeRole::Master
     }
 
     fn on_disconnected(&mut self) {

@@ -112,10 +112,21 @@ impl TcpLinks {
         Ok(())
     }
 
-    /// Forget `peer`'s link, closing it when we dialed it.
+    /// Forget `peer`'s link and close it: the one we dialed, and any the
+    /// peer dialed us (found by the node key it advertised), so a departed
+    /// peer keeps no port on our switch in either direction.
     pub fn remove(&mut self, peer: &str) {
-        if let Some(id) = self.peers.remove(peer).and_then(|p| p.dialed) {
+        let Some(gone) = self.peers.remove(peer) else {
+            return;
+        };
+        if let Some(id) = gone.dialed {
             self.links.remove(id);
+        }
+        if let Some(key) = &gone.public_key {
+            let closed = self.links.remove_accepted(key);
+            if closed > 0 {
+                info!(peer, closed, "closed the links the peer dialed");
+            }
         }
     }
 
@@ -163,5 +174,130 @@ impl TcpLinks {
             .filter(|(_, p)| p.up)
             .filter_map(|(nick, p)| Some((p.public_key.clone()?, nick.clone())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+    use crate::ports::link::test_support::{links, links_with, wait_for};
+    use f2f_core::link::crypto::public_key;
+
+    const T0: Instant = Instant::from_secs(100);
+
+    /// A port on loopback nobody listens on.
+    fn closed_endpoint() -> Endpoint {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        Endpoint::new(&addr).unwrap()
+    }
+
+    fn keyed(listener: Option<std::net::TcpListener>) -> TcpLinks {
+        let mut tcp = TcpLinks::new(links(), listener);
+        tcp.set_key(keys::random_key()).unwrap();
+        tcp
+    }
+
+    /// No link starts before the grant's key, nor one to a peer that neither
+    /// dials us nor can be told apart by its key.
+    #[tokio::test]
+    async fn refuses_links_it_cannot_make() {
+        let mut tcp = TcpLinks::new(links(), None);
+        let err = tcp.start(T0, "p", Some(&closed_endpoint()), None);
+        assert!(err.unwrap_err().contains("no network key"));
+        tcp.set_key(keys::random_key()).unwrap();
+        let err = tcp.start(T0, "p", None, None);
+        assert!(err.unwrap_err().contains("no public key"));
+        assert!(tcp.poll(T0 + ACCEPT_DEADLINE).is_empty());
+    }
+
+    /// A dialed link that does not come up fails exactly at its deadline, with the
+    /// dialer's last error, and is closed.
+    #[tokio::test]
+    async fn a_dial_fails_at_its_deadline_with_the_reason() {
+        let mut tcp = keyed(None);
+        tcp.start(T0, "p", Some(&closed_endpoint()), None).unwrap();
+        let links = Arc::clone(&tcp.links);
+        wait_for("the dialer's first error", || {
+            links.statuses().iter().any(|s| s.last_error.is_some())
+        })
+        .await;
+        let just_before = T0 + (DIAL_DEADLINE - Duration::from_millis(1));
+        assert!(tcp.poll(just_before).is_empty());
+        let events = tcp.poll(T0 + DIAL_DEADLINE);
+        assert!(
+            matches!(&events[..], [(p, LinkEvent::Failed { reason })]
+                if p == "p" && reason.contains("cannot connect")),
+            "{events:?}"
+        );
+        assert!(links.statuses().is_empty(), "the failed dial is closed");
+        assert!(tcp.poll(T0 + DIAL_DEADLINE * 2).is_empty(), "reported once");
+    }
+
+    /// Waiting for a peer to dial us gives up later than a dialer would.
+    #[tokio::test]
+    async fn waiting_for_the_peer_fails_at_the_accept_deadline() {
+        let mut tcp = keyed(None);
+        tcp.start(T0, "p", None, Some("somekey".into())).unwrap();
+        assert!(ACCEPT_DEADLINE > DIAL_DEADLINE);
+        assert!(tcp
+            .poll(T0 + (ACCEPT_DEADLINE - Duration::from_millis(1)))
+            .is_empty());
+        let events = tcp.poll(T0 + ACCEPT_DEADLINE);
+        assert!(
+            matches!(&events[..], [(p, LinkEvent::Failed { .. })] if p == "p"),
+            "{events:?}"
+        );
+    }
+
+    /// A link the peer dials is matched by the key it advertised, reported once, and
+    /// closed when the room says the peer is gone: the peer sees its session end.
+    #[tokio::test]
+    async fn a_link_the_peer_dialed_is_closed_when_the_peer_goes() {
+        let network_key = keys::random_key();
+        let listener = crate::switchd::bind_link_listener(([127, 0, 0, 1], 0).into()).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut ours = TcpLinks::new(links(), Some(listener));
+        ours.set_key(network_key).unwrap();
+        let peer_secret = keys::random_key();
+        let peer = links_with(peer_secret);
+        let peer_key = keys::encode(&public_key(&peer_secret));
+        ours.start(T0, "peer", None, Some(peer_key.clone()))
+            .unwrap();
+        let id = peer.add_dialed(&addr, network_key).unwrap();
+        let mut events = Vec::new();
+        wait_for("the accepted link established", || {
+            events.extend(ours.poll(T0));
+            !events.is_empty()
+        })
+        .await;
+        assert!(matches!(&events[..], [(p, LinkEvent::Established)] if p == "peer"));
+        assert!(
+            ours.poll(T0 + ACCEPT_DEADLINE).is_empty(),
+            "up: no deadline"
+        );
+        assert_eq!(
+            ours.nicks_by_key().get(&peer_key).map(String::as_str),
+            Some("peer")
+        );
+        assert_eq!(peer.status(id).and_then(|s| s.last_error), None);
+
+        ours.remove("peer");
+        let links = Arc::clone(&ours.links);
+        assert!(
+            links
+                .statuses()
+                .iter()
+                .all(|s| s.peer_key.as_deref() != Some(peer_key.as_str())),
+            "the accepted link is gone from our registry at once"
+        );
+        assert!(ours.nicks_by_key().is_empty());
+        wait_for("the peer's session ended by us", || {
+            peer.status(id).is_some_and(|s| s.last_error.is_some())
+        })
+        .await;
+        assert!(peer.remove(id));
     }
 }

@@ -164,7 +164,7 @@ pub fn link_session(data: &[u8]) -> usize {
             match r.poll_frames(now) {
                 Ok(true) => {
                     assert!(r.is_up(), "frames before the session is up");
-                    for f in r.frames() {
+                    for (_, f) in r.frames() {
                         let want = sent.get(delivered).map(Vec::as_slice);
                         assert_eq!(Some(f), want, "a frame that was not sent, or out of order");
                         delivered += 1;

@@ -12,11 +12,12 @@
 //! `--config` file), the capture stream in [`wire`], [`stp`] (BPDUs,
 //! spanning-tree operation sequences), [`dhcp`] (DHCP packet sequences),
 //! [`link`] (link records, the link session over a fuzzed wire), [`room`] (room messages,
-//! master and member machines in one MUC), [`vm`] (image bundles' `image.toml`).
+//! master and member machines in one MUC), [`vm`] (image bundles' `image.toml`), [`provision`] (image transfer messages).
 
 mod config;
 mod dhcp;
 mod link;
+mod provision;
 mod room;
 mod stp;
 mod switch;
@@ -26,6 +27,7 @@ mod wire;
 pub use self::config::config;
 pub use self::dhcp::dhcp_server;
 pub use self::link::{link_records, link_session};
+pub use self::provision::image_transfer;
 pub use self::room::{room_machine, room_message};
 pub use self::stp::{bpdu, stp_ops};
 pub use self::switch::{console_lines, switch_ops};

@@ -106,6 +106,7 @@ impl Body {
                 key: NetworkKey([mac; 32]),
                 topology: Topology::Mesh,
                 dhcp,
+                image: None,
             }),
             Body::Peers { mask } => Message::Peers(Peers {
                 peers: (0..6u8)
@@ -214,6 +215,7 @@ fn config(who: &str, join: &Join, grants: Option<GrantSnapshot>) -> RoomConfig {
             macs_per_member: 2,
             seed: 9,
             grants,
+            image: None,
         }),
         master_jid: None,
         link: LinkInfo {

@@ -34,6 +34,7 @@ use snow::{HandshakeState, TransportState};
 use self::crypto::{SeededResolver, KEY_LEN, PROLOGUE};
 use self::wire::{Message, Messages, RecordDecoder, RecordError, RecordKind};
 use crate::time::{Duration, Instant};
+use crate::wire::offload::VnetHdr;
 
 /// Which end of the TCP connection this session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,42 @@ pub struct LinkConfig {
     pub node_secret: [u8; KEY_LEN],
     /// The timers.
     pub timers: Timers,
+}
+
+/// What a session is for, said by the initiator inside its last handshake
+/// message (encrypted and bound to the network key), so one listening port
+/// serves both links and image transfers. An initiator that says nothing
+/// wants a link (what every earlier version sends).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// A switch-to-switch link carrying frames.
+    #[default]
+    Link,
+    /// An image transfer ([`crate::provision`]): the messages are transfer
+    /// messages instead of Ethernet frames.
+    Image,
+    /// A purpose this version does not know (the payload's first byte).
+    Unknown(u8),
+}
+
+impl Purpose {
+    /// The handshake payload that says this purpose.
+    fn payload(self) -> &'static [u8] {
+        match self {
+            Purpose::Link => &[],
+            Purpose::Image => &[2],
+            Purpose::Unknown(_) => &[0xff],
+        }
+    }
+
+    /// The purpose a received handshake payload says.
+    fn from_payload(payload: &[u8]) -> Purpose {
+        match payload.first() {
+            None | Some(1) => Purpose::Link,
+            Some(2) => Purpose::Image,
+            Some(&c) => Purpose::Unknown(c),
+        }
+    }
 }
 
 /// Why a refusal was sent.
@@ -145,6 +182,8 @@ pub enum Event {
     Up {
         /// The peer's static public key.
         peer_key: [u8; KEY_LEN],
+        /// What the session is for: the initiator's own, or what it said.
+        purpose: Purpose,
     },
 }
 
@@ -204,13 +243,17 @@ pub struct Session {
 struct Inner {
     state: State,
     role: Role,
+    /// Ours as initiator; the peer's once its last handshake message is read.
+    purpose: Purpose,
     timers: Timers,
     /// Encrypted bytes waiting for the stream.
     out: Vec<u8>,
     /// Decrypted plaintext of the last transport record.
     plain: Vec<u8>,
-    /// Our control messages waiting to be sealed (pings, pongs).
+    /// Our control messages waiting to be sealed (pings, pongs, features).
     control: Vec<u8>,
+    /// The feature bits the peer announced (none until its message came).
+    peer_features: u32,
     events: VecDeque<Event>,
     stats: LinkStats,
 }
@@ -234,6 +277,19 @@ impl Session {
         config: &LinkConfig,
         seed: [u8; KEY_LEN],
     ) -> Result<Session, LinkError> {
+        Session::with_purpose(now, role, config, seed, Purpose::Link)
+    }
+
+    /// [`Session::new`] for an initiator with another [`Purpose`] than a
+    /// link (a responder learns the purpose from the peer: `purpose` is
+    /// ignored there).
+    pub fn with_purpose(
+        now: Instant,
+        role: Role,
+        config: &LinkConfig,
+        seed: [u8; KEY_LEN],
+        purpose: Purpose,
+    ) -> Result<Session, LinkError> {
         let setup = |e: snow::Error| LinkError::Setup(e.to_string());
         let params = crypto::params().map_err(setup)?;
         let builder = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
@@ -255,10 +311,15 @@ impl Session {
                 sent: 0,
             },
             role,
+            purpose: match role {
+                Role::Initiator => purpose,
+                Role::Responder => Purpose::Link,
+            },
             timers: config.timers,
             out: Vec::new(),
             plain: Vec::new(),
             control: Vec::new(),
+            peer_features: 0,
             events: VecDeque::new(),
             stats: LinkStats {
                 state: "handshake",
@@ -340,6 +401,12 @@ impl Session {
         }
     }
 
+    /// Whether the peer takes offloaded-frame messages
+    /// ([`wire::FEATURE_OFFLOADS`]); false until its features message came.
+    pub fn peer_takes_offloads(&self) -> bool {
+        self.inner.peer_features & wire::FEATURE_OFFLOADS != 0
+    }
+
     /// Seal `messages` (encoded with [`wire::push_frame`]) into as few
     /// records as fit. Refused unless the session is up.
     pub fn send_messages(&mut self, messages: &[u8]) -> Result<(), LinkError> {
@@ -354,7 +421,7 @@ impl Session {
             return Err(inner.fail(e));
         }
         inner.stats.frames_out += Messages::new(messages)
-            .filter(|m| matches!(m, Ok(Message::Frame(_))))
+            .filter(|m| matches!(m, Ok(Message::Frame(_) | Message::Offloaded(..))))
             .count() as u64;
         Ok(())
     }
@@ -470,8 +537,14 @@ impl Inner {
             return Err(LinkError::Unexpected(RecordKind::Handshake));
         };
         let mut msg = [0u8; wire::MAX_HANDSHAKE_RECORD];
+        // The initiator's second message (the third of XX) is encrypted and
+        // authenticated: it carries the purpose.
+        let payload = match (self.role, *sent) {
+            (Role::Initiator, 1) => self.purpose.payload(),
+            _ => &[],
+        };
         let n = hs
-            .write_message(&[], &mut msg)
+            .write_message(payload, &mut msg)
             .map_err(|e| LinkError::Setup(e.to_string()))?;
         wire::push_record_header(&mut self.out, RecordKind::Handshake, n);
         self.out.extend_from_slice(msg.get(..n).unwrap_or(&[]));
@@ -487,7 +560,8 @@ impl Inner {
             return Err(LinkError::Unexpected(RecordKind::Handshake));
         };
         let mut payload = [0u8; wire::MAX_HANDSHAKE_RECORD];
-        if let Err(e) = hs.read_message(body, &mut payload) {
+        let read = hs.read_message(body, &mut payload);
+        if let Err(e) = &read {
             // The responder's second read is the message that mixes in the
             // network key: its failure means the initiator holds another key.
             // Say so to the peer before closing.
@@ -499,6 +573,8 @@ impl Inner {
             return Err(LinkError::BadHandshake(e.to_string()));
         }
         if hs.is_handshake_finished() {
+            let said = read.ok().and_then(|n| payload.get(..n)).unwrap_or(&[]);
+            self.purpose = Purpose::from_payload(said);
             self.finish_handshake(Some(now))
         } else if hs.is_my_turn() {
             self.write_handshake()
@@ -546,7 +622,13 @@ impl Inner {
 
     fn up(&mut self, peer_key: [u8; KEY_LEN]) {
         self.stats.state = "up";
-        self.events.push_back(Event::Up { peer_key });
+        self.events.push_back(Event::Up {
+            peer_key,
+            purpose: self.purpose,
+        });
+        if self.purpose == Purpose::Link {
+            wire::push_control(&mut self.control, Message::Features(wire::FEATURE_OFFLOADS));
+        }
     }
 
     fn read_transport(&mut self, now: Instant, body: &[u8]) -> Result<bool, LinkError> {
@@ -587,10 +669,11 @@ impl Inner {
         let mut frames = false;
         for m in Messages::new(&self.plain) {
             match m? {
-                Message::Frame(_) => {
+                Message::Frame(_) | Message::Offloaded(..) => {
                     frames = true;
                     self.stats.frames_in += 1;
                 }
+                Message::Features(bits) => self.peer_features = bits,
                 Message::Ping(token) => {
                     wire::push_control(&mut self.control, Message::Pong(token));
                 }
@@ -654,18 +737,20 @@ fn seal(
     Ok(())
 }
 
-/// The frames of one decrypted record.
+/// The frames of one decrypted record, each with its virtio-net header
+/// (the default, plain one for ordinary frames).
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
     messages: Messages<'a>,
 }
 
 impl<'a> Iterator for Frames<'a> {
-    type Item = &'a [u8];
+    type Item = (VnetHdr, &'a [u8]);
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<Self::Item> {
         self.messages.by_ref().find_map(|m| match m {
-            Ok(Message::Frame(f)) => Some(f),
+            Ok(Message::Frame(f)) => Some((VnetHdr::default(), f)),
+            Ok(Message::Offloaded(hdr, f)) => Some((hdr, f)),
             _ => None,
         })
     }

@@ -18,7 +18,7 @@ fn pump(now: Instant, from: &mut Session, to: &mut Session) -> Vec<Vec<u8>> {
     to.handle_input(&bytes);
     let mut frames = Vec::new();
     while let Ok(true) = to.poll_frames(now) {
-        frames.extend(to.frames().map(<[u8]>::to_vec));
+        frames.extend(to.frames().map(|(_, f)| f.to_vec()));
     }
     frames
 }
@@ -49,13 +49,15 @@ fn handshake_then_frames_both_ways() {
     assert_eq!(
         i.poll_event(),
         Some(Event::Up {
-            peer_key: crypto::public_key(&[2; 32])
+            peer_key: crypto::public_key(&[2; 32]),
+            purpose: Purpose::Link,
         })
     );
     assert_eq!(
         r.poll_event(),
         Some(Event::Up {
-            peer_key: crypto::public_key(&[1; 32])
+            peer_key: crypto::public_key(&[1; 32]),
+            purpose: Purpose::Link,
         })
     );
     let big = vec![0xab; 1518];
@@ -77,7 +79,7 @@ fn handshake_then_frames_both_ways() {
     r.handle_input(&out);
     let mut got = Vec::new();
     while let Ok(true) = r.poll_frames(t0) {
-        got.extend(r.frames().map(<[u8]>::to_vec));
+        got.extend(r.frames().map(|(_, f)| f.to_vec()));
     }
     assert_eq!(got, [big.clone(), b"small".to_vec(), jumbo]);
     r.send_messages(&frames(&[&big])).unwrap();
@@ -167,4 +169,71 @@ fn handshake_times_out_and_garbage_is_refused() {
         r.poll_frames(t0).unwrap_err(),
         LinkError::Unexpected(RecordKind::Transport)
     );
+}
+
+#[test]
+fn offloaded_frames_cross_whole_once_the_peer_announced_them() {
+    let t0 = Instant::from_secs(1);
+    let (mut i, mut r) = pair(t0, &config(7, 1), &config(7, 2));
+    assert!(i.peer_takes_offloads() && r.peer_takes_offloads());
+    let hdr = VnetHdr {
+        flags: crate::wire::offload::F_NEEDS_CSUM,
+        gso_type: crate::wire::offload::GSO_TCPV4,
+        hdr_len: 66,
+        gso_size: 1448,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    let segment = vec![0x5a; wire::MAX_OFFLOADED_FRAME];
+    let mut messages = Vec::new();
+    messages.extend_from_slice(&wire::offloaded_header(&hdr, segment.len()).unwrap());
+    messages.extend_from_slice(&segment);
+    wire::push_frame(&mut messages, b"plain").unwrap();
+    i.send_messages(&messages).unwrap();
+    let mut out = Vec::new();
+    i.poll_transmit(&mut out);
+    r.handle_input(&out);
+    let mut got = Vec::new();
+    while let Ok(true) = r.poll_frames(t0) {
+        got.extend(r.frames().map(|(h, f)| (h, f.to_vec())));
+    }
+    assert_eq!(
+        got,
+        [(hdr, segment), (VnetHdr::default(), b"plain".to_vec())]
+    );
+    assert_eq!(i.stats().frames_out, 2);
+    assert_eq!(r.stats().frames_in, 2);
+    assert!(wire::offloaded_header(&hdr, wire::MAX_OFFLOADED_FRAME + 1).is_err());
+}
+
+/// The initiator's purpose reaches the responder inside the handshake; a wrong key still fails
+/// before any purpose is believed.
+#[test]
+fn the_purpose_travels_in_the_handshake() {
+    let t0 = Instant::from_secs(1);
+    let (a, b) = (config(7, 1), config(7, 2));
+    let mut i = Session::with_purpose(t0, Role::Initiator, &a, [1; 32], Purpose::Image).unwrap();
+    let mut r = Session::new(t0, Role::Responder, &b, [2; 32]).unwrap();
+    for _ in 0..3 {
+        pump(t0, &mut i, &mut r);
+        pump(t0, &mut r, &mut i);
+    }
+    for s in [&mut i, &mut r] {
+        assert!(matches!(
+            s.poll_event(),
+            Some(Event::Up {
+                purpose: Purpose::Image,
+                ..
+            })
+        ));
+    }
+    let mut i =
+        Session::with_purpose(t0, Role::Initiator, &config(8, 1), [1; 32], Purpose::Image).unwrap();
+    let mut r = Session::new(t0, Role::Responder, &b, [2; 32]).unwrap();
+    for _ in 0..3 {
+        pump(t0, &mut i, &mut r);
+        pump(t0, &mut r, &mut i);
+    }
+    assert_eq!(r.error(), Some(&LinkError::KeyMismatch));
+    assert_eq!(r.poll_event(), None);
 }

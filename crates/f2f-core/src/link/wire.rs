@@ -10,12 +10,26 @@
 //!         | 3 refusal   (unencrypted, one reason byte; the sender closes next)
 //! ```
 //!
+//! The initiator's last handshake message carries the session's purpose as
+//! its (encrypted) payload: empty or `1` a link, `2` an image transfer
+//! ([`super::Purpose`]); an image session's frame messages are transfer
+//! messages ([`crate::provision::wire`]).
+//!
 //! Inside a transport record, after decryption, a sequence of **messages**:
 //!
 //! ```text
 //! message = type:u8  length:u16be  data[length]
 //! type    = 1 frame (an Ethernet frame) | 2 ping (8-byte token) | 3 pong (the ping's token)
+//!         | 4 offloaded frame (a 10-byte virtio-net header, then the frame)
+//!         | 5 features (u32be bit set, sent once by each side when the session is up)
 //! ```
+//!
+//! An offloaded frame is a TCP super-segment as a tap with offloads hands it
+//! over (up to 64 KiB, checksum not yet computed): it crosses the link whole
+//! and the receiving switch finishes it (checksums, segments) only for ports
+//! that cannot take it as it is. A side sends offloaded frames only to a peer
+//! whose features message has [`FEATURE_OFFLOADS`]; older peers skip the
+//! features message as an unknown type and never get any.
 //!
 //! Unknown message types are skipped (room for later additions); a message
 //! that runs past the end of its record is an error. Several frames travel in
@@ -27,6 +41,8 @@
 //! honest peer sends in the current phase.
 
 use core::fmt;
+
+use crate::wire::offload::{VnetHdr, VNET_HDR_LEN};
 
 /// Bytes of a record header (length and kind).
 pub const RECORD_HEADER_LEN: usize = 3;
@@ -41,6 +57,12 @@ pub const MAX_PLAINTEXT: usize = MAX_RECORD_BODY - TAG_LEN;
 pub const MESSAGE_HEADER_LEN: usize = 3;
 /// Largest frame a link carries: one message filling a record.
 pub const MAX_FRAME: usize = MAX_PLAINTEXT - MESSAGE_HEADER_LEN;
+/// Largest frame an offloaded-frame message carries (after its header).
+pub const MAX_OFFLOADED_FRAME: usize = MAX_FRAME - VNET_HDR_LEN;
+/// Bytes before an offloaded frame: message header and virtio-net header.
+pub const OFFLOADED_HEADER_LEN: usize = MESSAGE_HEADER_LEN + VNET_HDR_LEN;
+/// Feature bit: this side takes offloaded-frame messages.
+pub const FEATURE_OFFLOADS: u32 = 1;
 /// Largest record accepted before the handshake is done: Noise XX messages
 /// are under 100 bytes, so a longer one is garbage (or an attack on memory).
 pub const MAX_HANDSHAKE_RECORD: usize = 512;
@@ -197,6 +219,11 @@ pub enum Message<'a> {
     Ping(u64),
     /// The answer to a ping.
     Pong(u64),
+    /// A frame with its virtio-net header (checksum or segmentation still
+    /// to do).
+    Offloaded(VnetHdr, &'a [u8]),
+    /// The features the sender supports ([`FEATURE_OFFLOADS`]).
+    Features(u32),
     /// A type this version does not know (skipped).
     Unknown(u8),
 }
@@ -204,6 +231,8 @@ pub enum Message<'a> {
 const MSG_FRAME: u8 = 1;
 const MSG_PING: u8 = 2;
 const MSG_PONG: u8 = 3;
+const MSG_OFFLOADED: u8 = 4;
+const MSG_FEATURES: u8 = 5;
 
 /// Why a frame cannot be put on a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -219,6 +248,23 @@ pub fn frame_header(frame_len: usize) -> Result<[u8; MESSAGE_HEADER_LEN], FrameT
     Ok([MSG_FRAME, hi, lo])
 }
 
+/// The bytes before an offloaded frame of `frame_len` bytes with header
+/// `hdr`: the message header, then the virtio-net header.
+pub fn offloaded_header(
+    hdr: &VnetHdr,
+    frame_len: usize,
+) -> Result<[u8; OFFLOADED_HEADER_LEN], FrameTooLarge> {
+    if frame_len > MAX_OFFLOADED_FRAME {
+        return Err(FrameTooLarge(frame_len));
+    }
+    let len = u16::try_from(VNET_HDR_LEN + frame_len).unwrap_or(u16::MAX);
+    let mut out = [0u8; OFFLOADED_HEADER_LEN];
+    let (msg, vnet) = out.split_at_mut(MESSAGE_HEADER_LEN);
+    msg.copy_from_slice(&[MSG_OFFLOADED, len.to_be_bytes()[0], len.to_be_bytes()[1]]);
+    vnet.copy_from_slice(&hdr.emit());
+    Ok(out)
+}
+
 /// Appends `frame` as a frame message.
 pub fn push_frame(out: &mut Vec<u8>, frame: &[u8]) -> Result<(), FrameTooLarge> {
     out.extend_from_slice(&frame_header(frame.len())?);
@@ -226,12 +272,20 @@ pub fn push_frame(out: &mut Vec<u8>, frame: &[u8]) -> Result<(), FrameTooLarge> 
     Ok(())
 }
 
-/// Appends a ping or pong message.
+/// Appends a control message (ping, pong, features; frames as well, for
+/// tests).
 pub fn push_control(out: &mut Vec<u8>, message: Message<'_>) {
     match message {
         Message::Ping(token) => push_message(out, MSG_PING, &token.to_be_bytes()),
         Message::Pong(token) => push_message(out, MSG_PONG, &token.to_be_bytes()),
+        Message::Features(bits) => push_message(out, MSG_FEATURES, &bits.to_be_bytes()),
         Message::Frame(f) => push_message(out, MSG_FRAME, f),
+        Message::Offloaded(hdr, f) => {
+            if let Ok(header) = offloaded_header(&hdr, f.len()) {
+                out.extend_from_slice(&header);
+                out.extend_from_slice(f);
+            }
+        }
         Message::Unknown(t) => push_message(out, t, &[]),
     }
 }
@@ -289,6 +343,14 @@ impl<'a> Iterator for Messages<'a> {
             MSG_PONG => match token() {
                 Some(t) => Message::Pong(t),
                 None => Message::Unknown(kind),
+            },
+            MSG_OFFLOADED => match VnetHdr::parse(data) {
+                Some((hdr, frame)) => Message::Offloaded(hdr, frame),
+                None => Message::Unknown(kind),
+            },
+            MSG_FEATURES => match <[u8; 4]>::try_from(data) {
+                Ok(bits) => Message::Features(u32::from_be_bytes(bits)),
+                Err(_) => Message::Unknown(kind),
             },
             other => Message::Unknown(other),
         }))

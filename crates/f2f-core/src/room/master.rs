@@ -44,6 +44,7 @@ impl Authority {
             key: self.params.key.clone(),
             topology: self.params.topology,
             dhcp,
+            image: self.params.image.clone(),
         };
         Ok((grant, new))
     }

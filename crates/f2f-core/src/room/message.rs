@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dhcp::Ipv4Net;
 use crate::mac::MacAddr;
+use crate::provision::ImageOffer;
 
 /// The protocol version this code speaks (the `"f2f"` field).
 pub const VERSION: u64 = 1;
@@ -113,6 +114,10 @@ pub struct Grant {
     pub topology: Topology,
     /// Whether this member's switch serves DHCP (only the master's does).
     pub dhcp: bool,
+    /// The base image the master offers (`join --serve-image`), fetched
+    /// over a direct connection by members started with `--vm room:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageOffer>,
 }
 
 /// The master's list of granted members present.
@@ -270,22 +275,15 @@ pub struct NetworkKey(pub [u8; 32]);
 impl TryFrom<String> for NetworkKey {
     type Error = String;
     fn try_from(s: String) -> Result<NetworkKey, String> {
-        let bad = || "key is not 64 hex digits".to_string();
-        if s.len() != 64 || !s.is_ascii() {
-            return Err(bad());
-        }
-        let mut key = [0u8; 32];
-        for (byte, pair) in key.iter_mut().zip(s.as_bytes().chunks(2)) {
-            let text = core::str::from_utf8(pair).map_err(|_| bad())?;
-            *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
-        }
-        Ok(NetworkKey(key))
+        crate::hex::decode32(&s)
+            .map(NetworkKey)
+            .ok_or_else(|| "key is not 64 hex digits".to_string())
     }
 }
 
 impl From<NetworkKey> for String {
     fn from(k: NetworkKey) -> String {
-        k.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&k.0)
     }
 }
 
@@ -422,7 +420,7 @@ impl Message {
                 if let Some(m) = g.macs.iter().find(|m| m.is_multicast()) {
                     return Err(format!("`macs` holds the group address {m}"));
                 }
-                Ok(())
+                g.image.as_ref().map_or(Ok(()), ImageOffer::validate)
             }
             Message::Peers(p) => {
                 if p.peers.len() > MAX_PEERS {

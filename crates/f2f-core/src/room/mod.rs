@@ -59,6 +59,10 @@
 //! [`MISSED_HEARTBEATS`] heartbeats missed) has its links torn down. When the
 //! master goes, members report it ([`Action::MasterLost`]), keep their grant
 //! and every existing link to other members, and ask again when it returns.
+//! When we drop out of the room ourselves (the stream to the server broke,
+//! the server restarted), links stay; back in, members and the master missing
+//! from the fresh presence list keep their links until the heartbeat deadline,
+//! since they may be reconnecting too.
 
 use crate::time::Duration;
 
@@ -129,6 +133,8 @@ pub struct MasterParams {
     pub seed: u64,
     /// Grants stored by an earlier run, if any.
     pub grants: Option<GrantSnapshot>,
+    /// The base image offered in every grant, if any.
+    pub image: Option<crate::provision::ImageOffer>,
 }
 
 /// One occupant of the room as its presence shows it.

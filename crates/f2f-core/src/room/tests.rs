@@ -91,6 +91,7 @@ fn params(topology: Topology, grants: Option<GrantSnapshot>) -> MasterParams {
         macs_per_member: DEFAULT_MACS_PER_MEMBER,
         seed: 42,
         grants,
+        image: None,
     }
 }
 
@@ -129,6 +130,39 @@ impl Net {
         self.record.links.remove(nick);
         let record = &mut self.record;
         self.muc.kill(nick, &mut |n, a| record.observe(n, a));
+    }
+
+    /// The server restarts: every node drops out of the room (its stream
+    /// broke), then the nodes in `back` enter again in that order, each
+    /// seeing only those already back; the room keeps its owners. Nodes not
+    /// in `back` died meanwhile.
+    fn server_restart(&mut self, back: &[&str]) {
+        let now = self.muc.now;
+        let mut rooms = std::mem::take(&mut self.muc.nodes);
+        for (nick, room) in &mut rooms {
+            let nick = nick.clone();
+            room.handle_presence(now, Presence::Unavailable { nick });
+        }
+        self.muc.occupants.clear();
+        for nick in back {
+            let room = rooms.remove(*nick);
+            assert!(room.is_some(), "{nick} is not a node");
+            let record = &mut self.record;
+            self.muc.enter(nick, room, &mut |n, a| record.observe(n, a));
+        }
+        for nick in rooms.into_keys() {
+            self.record.links.remove(&nick);
+        }
+    }
+
+    /// How many links `nick` was told to take down so far.
+    fn downs(&self, nick: &str) -> usize {
+        self.record.seen.get(nick).map_or(0, |actions| {
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::LinkDown { .. }))
+                .count()
+        })
     }
 
     fn node(&mut self, nick: &str) -> &mut Room {
@@ -442,6 +476,7 @@ fn forged_master_and_its_grants_are_ignored() {
         key: NetworkKey([0; 32]),
         topology: Topology::Mesh,
         dhcp: true,
+        image: None,
     }));
     net.inject("a", "evil", Delivery::Private, &grant);
     assert_eq!(net.logged("a", "ignored grant from evil"), 1);
@@ -655,6 +690,56 @@ fn a_silent_master_is_reported_and_asked_again_when_back() {
 }
 
 #[test]
+fn a_server_restart_keeps_links_whoever_is_back_first() {
+    for first in ["a", "m"] {
+        let mut net = room_of_four(Topology::Star);
+        let before = net.edges();
+        let downs: Vec<usize> = ["m", "a", "b", "c"].map(|n| net.downs(n)).to_vec();
+        let others: Vec<&str> = ["m", "a", "b", "c"]
+            .into_iter()
+            .filter(|n| *n != first)
+            .collect();
+        net.server_restart(&[&[first][..], &others].concat());
+        net.advance(30);
+        assert_eq!(net.edges(), before, "{first} back first");
+        let after: Vec<usize> = ["m", "a", "b", "c"].map(|n| net.downs(n)).to_vec();
+        assert_eq!(after, downs, "{first} back first: no link taken down");
+        assert_eq!(net.status("a").master.as_deref(), Some("m"));
+    }
+}
+
+#[test]
+fn a_node_not_back_after_a_server_restart_is_gone_after_the_heartbeat_deadline() {
+    let mut net = room_of_four(Topology::Star);
+    net.server_restart(&["m", "a", "b"]);
+    assert!(
+        net.record.links["m"].contains_key("c"),
+        "c keeps its link a while"
+    );
+    assert_eq!(net.logged("m", "c is not back in the room yet"), 1);
+    let secs = HEARTBEAT_INTERVAL.as_secs() * u64::from(MISSED_HEARTBEATS) + 1;
+    net.advance(secs);
+    assert!(!net.record.links["m"].contains_key("c"), "c's link is down");
+    assert_eq!(net.edges(), edges(&[("a", "m"), ("b", "m")]));
+}
+
+#[test]
+fn a_flood_of_bad_messages_is_logged_sparingly() {
+    let mut net = room_of_four(Topology::Star);
+    net.person("mallory");
+    let forged = r#"{"f2f":1,"type":"announce","topology":"star","link":{"transport":"xmpp"}}"#;
+    for _ in 0..2500 {
+        net.inject("a", "mallory", Delivery::Groupchat, forged);
+    }
+    let lines = net.logged("a", "ignored announce from mallory");
+    // 20 one by one, then the 1000th and the 2000th.
+    assert_eq!(lines, 22);
+    assert_eq!(net.logged("a", "only every 1000th is logged"), 1);
+    assert_eq!(net.logged("a", "2000 ignored from mallory so far"), 1);
+    assert_eq!(net.status("a").master.as_deref(), Some("m"));
+}
+
+#[test]
 fn people_chatting_in_the_room_change_nothing() {
     let mut net = room_of_four(Topology::Star);
     net.person("human");
@@ -685,6 +770,7 @@ fn messages_round_trip_and_read_like_json() {
         key: NetworkKey([0xab; 32]),
         topology: Topology::Mesh,
         dhcp: false,
+        image: None,
     });
     let text = message::encode(&grant);
     assert!(
@@ -786,10 +872,43 @@ fn a_member_back_from_a_reconnect_drops_peers_that_left_meanwhile() {
     let record = &mut net.record;
     net.muc
         .enter("a", Some(a), &mut |n, x| record.observe(n, x));
+    // Not at once (b might be reconnecting too), but the master's fresh
+    // peer list says b is gone.
     assert!(net.record.seen["a"].iter().any(
-        |x| matches!(x, Action::LinkDown { peer, reason } if peer == "b" && reason.contains("while we were out"))
+        |x| matches!(x, Action::LinkDown { peer, reason } if peer == "b" && reason.contains("master's peer list"))
     ));
     assert_eq!(net.edges(), edges(&[("a", "c"), ("a", "m"), ("c", "m")]));
     assert_eq!(net.macs("a"), macs);
     assert_eq!(net.status("a").master.as_deref(), Some("m"));
+}
+
+/// The master's image offer rides in every grant and survives the room's JSON; a grant whose
+/// offer names a file outside the bundle is refused as a whole.
+#[test]
+fn grants_carry_the_master_image_offer() {
+    let offer = crate::provision::ImageOffer {
+        name: "slave".into(),
+        endpoint: Some(Endpoint::new("192.0.2.1:7000").unwrap()),
+        files: vec![crate::provision::OfferedFile {
+            name: "image.toml".into(),
+            size: 3,
+            sha256: crate::provision::Sha256Hex([0x5a; 32]),
+        }],
+    };
+    let mut params = params(Topology::Star, None);
+    params.image = Some(offer.clone());
+    let mut net = Net::new();
+    net.join(RoomConfig {
+        master: Some(params),
+        ..member("m")
+    });
+    net.join(member("a"));
+    assert_eq!(net.record.grants["a"].image.as_ref(), Some(&offer));
+    let mut bad = net.record.grants["a"].clone();
+    bad.image.as_mut().unwrap().files[0].name = "../image.toml".into();
+    let text = message::encode(&Message::Grant(bad));
+    assert!(
+        matches!(message::parse(&text), Err(RoomError::Invalid { reason, .. }) if reason.contains("image `files`")),
+        "{text}"
+    );
 }

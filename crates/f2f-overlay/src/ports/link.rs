@@ -41,9 +41,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use f2f_core::link::{Event, LinkConfig, LinkError, Refusal, Role, Session, Timers};
+use f2f_core::link::{wire, Event, LinkConfig, LinkError, Purpose, Refusal, Role, Session, Timers};
 use f2f_core::status::LinkStatus;
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest, NO_USER};
+use f2f_core::wire::offload::VnetHdr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
@@ -52,6 +53,7 @@ use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::keys::{self, Key};
 use crate::limit::Limit;
 use crate::ports::stream::{FrameQueue, Framing};
+use crate::provision::Served;
 
 /// `port/print`'s module name for links.
 pub const MODULE: &str = "link";
@@ -85,6 +87,8 @@ pub struct Links {
     /// The port each peer (by node key) last had: a link that comes back
     /// gets it again when free, so per-port settings (VLANs) survive.
     last_ports: Mutex<HashMap<Key, PortId>>,
+    /// The image bundle accepted sessions for [`Purpose::Image`] get.
+    image: Mutex<Option<Arc<Served>>>,
 }
 
 /// One link's shared facts: what `status` shows and how to stop it.
@@ -149,13 +153,30 @@ impl Entry {
 struct LinkSink {
     queue: FrameQueue,
     entry: Arc<Entry>,
+    /// The peer takes offloaded frames: TCP super-segments from a tap cross
+    /// the link whole instead of being cut into MTU-sized frames here.
+    peer_takes_offloads: AtomicBool,
+}
+
+impl LinkSink {
+    fn counted(&self, sent: io::Result<()>) -> io::Result<()> {
+        sent.inspect_err(|_| {
+            self.entry.drops.fetch_add(1, Ordering::Relaxed);
+        })
+    }
 }
 
 impl FrameSink for LinkSink {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        self.queue.try_send(frame).inspect_err(|_| {
-            self.entry.drops.fetch_add(1, Ordering::Relaxed);
-        })
+        self.counted(self.queue.try_send(frame))
+    }
+
+    fn try_send_offloaded(&self, hdr: &VnetHdr, frame: &[u8]) -> Option<io::Result<()>> {
+        if !self.peer_takes_offloads.load(Ordering::Relaxed) {
+            return None;
+        }
+        let header = wire::offloaded_header(hdr, frame.len()).ok()?;
+        Some(self.counted(self.queue.try_send_with_header(&header, frame)))
     }
 
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
@@ -197,7 +218,14 @@ impl Links {
             entries: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             last_ports: Mutex::new(HashMap::new()),
+            image: Mutex::new(None),
         })
+    }
+
+    /// Serve `image` to accepted sessions that ask for an image instead of
+    /// a link (`join --serve-image`).
+    pub fn serve_image(&self, image: Arc<Served>) {
+        *self.image.lock().unwrap_or_else(PoisonError::into_inner) = Some(image);
     }
 
     /// Dial `peer` (`HOST:PORT`, resolved at each attempt) with
@@ -223,6 +251,22 @@ impl Links {
             e.stop.notify_waiters();
         }
         entry.is_some()
+    }
+
+    /// Stop every accepted link whose peer proved node key `peer_key` (as
+    /// [`keys::encode`] writes it), like [`Links::remove`]; returns how many.
+    /// Accepted links have no id the caller knows: the room closes a departed
+    /// peer's links by the key it advertised.
+    pub fn remove_accepted(&self, peer_key: &str) -> usize {
+        let ids: Vec<LinkId> = self
+            .lock()
+            .values()
+            .filter(|e| {
+                e.direction == "accepted" && e.snapshot().peer_key.as_deref() == Some(peer_key)
+            })
+            .map(|e| e.id)
+            .collect();
+        ids.into_iter().filter(|id| self.remove(*id)).count()
     }
 
     /// The status of link `id`.
@@ -328,13 +372,12 @@ impl Links {
             if outcome.was_up {
                 backoff = BACKOFF_MIN;
             }
-            let jitter = backoff.mul_f64(rand::random::<f64>() * 0.5);
             entry.update(|s| s.state = "backoff".to_string());
             tokio::select! {
-                () = tokio::time::sleep(backoff + jitter) => {}
+                () = tokio::time::sleep(with_jitter(backoff, rand::random())) => {}
                 () = entry.stopped() => break,
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            backoff = next_backoff(backoff);
         }
         debug!(peer = %entry.peer, "link removed");
     }
@@ -401,14 +444,37 @@ impl Links {
             permit,
             attached: None,
             was_up: false,
+            handover: None,
         };
-        let result = match Session::new(self.datapath.now(), role, config, keys::random_key()) {
-            Ok(session) => conn.drive(&stream, session).await,
-            Err(e) => Err(Ended::Session(e)),
+        let mut session = match Session::new(self.datapath.now(), role, config, keys::random_key())
+        {
+            Ok(session) => session,
+            Err(e) => {
+                return Outcome {
+                    was_up: false,
+                    reason: e.to_string(),
+                    error: Some(e),
+                }
+            }
         };
+        let result = conn.drive(&stream, &mut session).await;
         conn.detach();
         let (reason, error) = match result {
             Ok(()) => ("removed".to_string(), None),
+            Err(Ended::Handover(purpose, unsent)) => {
+                // Held while the transfer runs: transfers count against the
+                // listener's handshake limit.
+                let _permit = conn.permit.take();
+                let image = self
+                    .image
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                let clock = *self.datapath.clock();
+                let why =
+                    crate::provision::serve(stream, session, unsent, purpose, image, clock).await;
+                (why, None)
+            }
             Err(Ended::Session(e)) => (e.to_string(), Some(e)),
             Err(Ended::Closed) => ("connection closed by the peer".to_string(), None),
             Err(Ended::Io(e)) => (format!("connection error: {e}"), None),
@@ -425,6 +491,9 @@ impl Links {
 #[derive(Debug)]
 enum Ended {
     Session(LinkError),
+    /// The session came up for another purpose than a link (the purpose,
+    /// and the session's bytes not yet written).
+    Handover(Purpose, Vec<u8>),
     Closed,
     Io(io::Error),
 }
@@ -438,12 +507,14 @@ struct Connection<'a> {
     permit: Option<OwnedSemaphorePermit>,
     attached: Option<(PortId, Arc<LinkSink>)>,
     was_up: bool,
+    /// The session came up for this other purpose than a link.
+    handover: Option<Purpose>,
 }
 
 impl Connection<'_> {
     /// Move bytes and frames until the session ends or the link is removed
     /// (`Ok`).
-    async fn drive(&mut self, stream: &TcpStream, mut session: Session) -> Result<(), Ended> {
+    async fn drive(&mut self, stream: &TcpStream, session: &mut Session) -> Result<(), Ended> {
         let datapath = Arc::clone(&self.links.datapath);
         let mut out: Vec<u8> = Vec::new();
         let mut written = 0;
@@ -490,8 +561,11 @@ impl Connection<'_> {
                 }
                 r = stream.readable() => {
                     r.map_err(Ended::Io)?;
-                    let eof = read_some(stream, &mut buf, &mut session)?;
-                    self.receive(&mut session, &mut scratch);
+                    let eof = read_some(stream, &mut buf, session)?;
+                    self.receive(session, &mut scratch);
+                    if let Some(purpose) = self.handover {
+                        return Err(Ended::Handover(purpose, out.split_off(written)));
+                    }
                     if eof {
                         // What came before the end (a refusal) explains it.
                         return Err(session.error().cloned().map_or(Ended::Closed, Ended::Session));
@@ -502,7 +576,7 @@ impl Connection<'_> {
                     let _ = session.handle_timeout(datapath.now());
                 }
             }
-            self.publish(&session);
+            self.publish(session);
         }
     }
 
@@ -512,14 +586,23 @@ impl Connection<'_> {
         let datapath = Arc::clone(&self.links.datapath);
         loop {
             let got = session.poll_frames(datapath.now());
-            while let Some(Event::Up { peer_key }) = session.poll_event() {
-                self.attach(peer_key);
+            while let Some(Event::Up { peer_key, purpose }) = session.poll_event() {
+                if purpose == Purpose::Link {
+                    self.attach(peer_key);
+                } else {
+                    self.handover = Some(purpose);
+                    return;
+                }
+            }
+            if let Some((_, sink)) = &self.attached {
+                sink.peer_takes_offloads
+                    .store(session.peer_takes_offloads(), Ordering::Relaxed);
             }
             match got {
                 Ok(true) => {
                     if let Some((port, _)) = &self.attached {
-                        let frames: Vec<&[u8]> = session.frames().collect();
-                        datapath.forward_batch(*port, &frames, scratch);
+                        let (hdrs, frames): (Vec<VnetHdr>, Vec<&[u8]>) = session.frames().unzip();
+                        datapath.forward_offloaded(*port, &frames, &hdrs, scratch);
                     }
                 }
                 Ok(false) | Err(_) => return,
@@ -571,6 +654,7 @@ impl Connection<'_> {
         let sink = Arc::new(LinkSink {
             queue: FrameQueue::with_framing(Framing::LinkMessage, QUEUE_BYTES),
             entry: Arc::clone(self.entry),
+            peer_takes_offloads: AtomicBool::new(false),
         });
         datapath.add_sink(
             port,
@@ -626,6 +710,18 @@ impl Drop for Connection<'_> {
     }
 }
 
+/// The pause after one that lasted `backoff` (before jitter): doubled, at
+/// most [`BACKOFF_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(BACKOFF_MAX)
+}
+
+/// `backoff` plus up to 50 % of it, by `random` in `[0, 1)`, so that peers
+/// that lost each other at once do not redial in step.
+fn with_jitter(backoff: Duration, random: f64) -> Duration {
+    backoff + backoff.mul_f64(random.clamp(0.0, 1.0) * 0.5)
+}
+
 /// Write what the socket takes now; returns the bytes written.
 fn write_some(stream: &TcpStream, data: &[u8]) -> Result<usize, Ended> {
     let mut done = 0;
@@ -661,25 +757,34 @@ fn read_some(stream: &TcpStream, buf: &mut [u8], session: &mut Session) -> Resul
     Ok(false)
 }
 
+/// Links over a switch of their own, for the unit tests of this module and
+/// of the room's TCP links.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use crate::clock::Clock;
     use crate::datapath::mac_table_hasher;
     use f2f_core::switch::{Switch, SwitchConfig};
 
-    fn links() -> Arc<Links> {
+    /// Links of a fresh switch whose node secret is `node_secret`.
+    pub(crate) fn links_with(node_secret: Key) -> Arc<Links> {
         let sw = Switch::new(SwitchConfig::default(), mac_table_hasher());
         let datapath = Arc::new(Datapath::new(sw, Clock::start()));
         Links::new(
             datapath,
             PathBuf::new(),
-            Some(keys::random_key()),
+            Some(node_secret),
             Timers::default(),
         )
     }
 
-    async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    /// Links of a fresh switch with a random node secret.
+    pub(crate) fn links() -> Arc<Links> {
+        links_with(keys::random_key())
+    }
+
+    /// Polls `cond` every 20 ms for up to 4 s; panics naming `what`.
+    pub(crate) async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         for _ in 0..200 {
             if cond() {
                 return;
@@ -687,6 +792,28 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("timed out waiting for {what}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{links, wait_for};
+    use super::*;
+
+    /// Redials back off from 0.2 s, doubling to 5 s, each pause stretched by up to half.
+    #[test]
+    fn backoff_doubles_to_its_cap_with_bounded_jitter() {
+        let mut pauses = vec![BACKOFF_MIN];
+        while pauses.len() < 8 {
+            pauses.push(next_backoff(pauses[pauses.len() - 1]));
+        }
+        let ms: Vec<u128> = pauses.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        let b = Duration::from_secs(2);
+        assert_eq!(with_jitter(b, 0.0), b);
+        assert_eq!(with_jitter(b, 0.5), Duration::from_millis(2500));
+        assert!(with_jitter(b, 0.999_999) < Duration::from_secs(3));
+        assert_eq!(with_jitter(b, 7.0), Duration::from_secs(3), "clamped");
     }
 
     /// The entry point other modules use: add a dialed link with a key held in memory, watch
@@ -781,5 +908,68 @@ mod tests {
         })
         .await;
         assert!(b.remove(id));
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::test_support::links;
+    use super::*;
+    use crate::provision::{fetch, offer_bundle};
+    use f2f_core::provision::ImageOffer;
+    use f2f_core::room::Endpoint;
+
+    /// A listener serving a bundle hands image sessions to the transfer instead of a port: the
+    /// files arrive whole; a served file that no longer matches its offered hash is refused
+    /// with the reason and its `.part` deleted; an address nobody answers at is no path.
+    #[tokio::test]
+    async fn image_sessions_are_served_and_checked() {
+        let dir = std::env::temp_dir().join(format!("f2f-image-test-{}", std::process::id()));
+        let bundle = dir.join("served").join("tiny");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(bundle.join("image.toml"), "disk = \"disk.raw\"\n").unwrap();
+        let disk: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(bundle.join("disk.raw"), &disk).unwrap();
+
+        let key = keys::random_key();
+        let master = links();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Endpoint::new(&listener.local_addr().unwrap().to_string()).unwrap();
+        master.listen(listener, key).unwrap();
+        let served = offer_bundle(&bundle, Some(endpoint), None).unwrap();
+        let offer = served.offer().clone();
+        master.serve_image(served);
+
+        let state = dir.join("member");
+        let got = fetch(&offer, key, &state, 1).await.unwrap();
+        assert_eq!(std::fs::read(got.join("disk.raw")).unwrap(), disk);
+        assert!(master.statuses().is_empty(), "an image session is no link");
+
+        let mut changed = disk.clone();
+        changed[1000] ^= 1;
+        std::fs::write(bundle.join("disk.raw"), &changed).unwrap();
+        let err = fetch(&offer, key, &dir.join("other"), 1).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("content hash mismatch"), "{text}");
+        let images = dir.join("other").join("images").join("tiny");
+        assert!(!images.join("disk.raw.part").exists() && !images.join("disk.raw").exists());
+
+        // Nobody listening at the offered address: no direct path, said so.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = Endpoint::new(&closed.local_addr().unwrap().to_string()).unwrap();
+        drop(closed);
+        let unreachable = ImageOffer {
+            endpoint: Some(gone),
+            ..offer
+        };
+        let err = fetch(&unreachable, key, &dir.join("third"), 1)
+            .await
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("cannot connect") && text.contains("no direct path to the master"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

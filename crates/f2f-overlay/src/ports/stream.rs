@@ -324,15 +324,24 @@ impl FrameSink for FrameQueue {
 
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
         let (header, n) = self.framing.header(frame.len())?;
+        self.try_send_with_header(header.get(..n).unwrap_or(&[]), frame)
+    }
+}
+
+impl FrameQueue {
+    /// Queue `frame` behind `header` (bytes the caller framed itself, such
+    /// as a link's offloaded-frame header), or refuse both when they do not
+    /// fit.
+    pub fn try_send_with_header(&self, header: &[u8], frame: &[u8]) -> io::Result<()> {
         {
             let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if st.closed {
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            if st.buf.len() + n + frame.len() > self.capacity {
+            if st.buf.len() + header.len() + frame.len() > self.capacity {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            st.buf.extend_from_slice(header.get(..n).unwrap_or(&[]));
+            st.buf.extend_from_slice(header);
             st.buf.extend_from_slice(frame);
         }
         self.ready.notify_one();

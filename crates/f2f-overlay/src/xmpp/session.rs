@@ -8,11 +8,13 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use f2f_core::room::Affiliation;
 use f2f_core::wire::xmpp::{encode_frame, ELEMENT, NS};
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::{Lang, Message, MessageType};
 use tokio_xmpp::stanzastream::{Event, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
@@ -32,6 +34,10 @@ const ONLINE_TIMEOUT: Duration = Duration::from_secs(15);
 const TICK: Duration = Duration::from_millis(500);
 /// Largest control message body read; longer ones are ignored.
 pub const MAX_BODY: usize = 64 * 1024;
+/// How long another occupant's departure is held back before the handler
+/// hears of it: a server shutting down sends every occupant's departure just
+/// before our own stream breaks, and those are dropped, not acted on.
+const DEPARTURE_HOLD: Duration = Duration::from_secs(2);
 
 /// Something to send to the room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +66,8 @@ pub trait RoomHandler {
     fn on_tick(&mut self) -> Vec<Outbound>;
     /// The stream to the server was lost and is being re-established.
     fn on_disconnected(&mut self);
+    /// We are the room's master (and, as its owner, keep the room).
+    fn is_master(&self) -> bool;
 }
 
 /// Who we are and where.
@@ -122,6 +130,7 @@ pub async fn run(
         .with_resource_str(&cfg.nick)
         .context("the nickname is not valid in a JID")?;
     let mut scratch = Scratch::default();
+    let mut held = HeldDepartures::default();
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
         tokio::select! {
@@ -136,13 +145,18 @@ pub async fn run(
                     }
                     Event::Stream(StreamEvent::Suspended) => {
                         warn!("XMPP stream interrupted; reconnecting");
+                        held.discard();
                         Vec::new()
                     }
                     Event::Stream(StreamEvent::Resumed) => Vec::new(),
                     Event::Stanza(Stanza::Presence(p)) => match muc::parse(&cfg.room, &p) {
                         Some(RoomPresence::Here { occupant, own: true }) => {
+                            let owner = occupant.affiliation == Affiliation::Owner;
                             let mut out = handler.on_presence(RoomPresence::Here { occupant, own: true });
                             out.extend(handler.on_joined());
+                            if owner && handler.is_master() {
+                                keep_room(&stream, &cfg).await;
+                            }
                             out
                         }
                         Some(RoomPresence::NickConflict) => {
@@ -154,7 +168,15 @@ pub async fn run(
                         Some(RoomPresence::Refused(why)) => {
                             break Err(anyhow::anyhow!("the room {} refused our join: {why}", cfg.room));
                         }
-                        Some(other) => handler.on_presence(other),
+                        Some(RoomPresence::Left { nick, own: false }) => {
+                            held.hold(nick);
+                            Vec::new()
+                        }
+                        Some(other) => {
+                            let mut out = held.release_nick(other_nick(&other), handler);
+                            out.extend(handler.on_presence(other));
+                            out
+                        }
                         None => Vec::new(),
                     },
                     Event::Stanza(Stanza::Message(m)) => {
@@ -180,7 +202,8 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 links.measure();
-                let out = handler.on_tick();
+                let mut out = held.release_due(handler);
+                out.extend(handler.on_tick());
                 send_all(&stream, &cfg, out).await?;
             }
             () = shutdown.notified() => break Ok(()),
@@ -191,6 +214,99 @@ pub async fn run(
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.close()).await;
     result
+}
+
+/// Departures of other occupants not yet told to the handler
+/// ([`DEPARTURE_HOLD`]), oldest first.
+#[derive(Debug, Default)]
+struct HeldDepartures(std::collections::VecDeque<(tokio::time::Instant, String)>);
+
+impl HeldDepartures {
+    fn hold(&mut self, nick: String) {
+        self.0
+            .push_back((tokio::time::Instant::now() + DEPARTURE_HOLD, nick));
+    }
+
+    /// Our stream broke: the departures seen just before were the server's
+    /// doing; the fresh presence list after the rejoin tells who is there.
+    fn discard(&mut self) {
+        if !self.0.is_empty() {
+            info!(
+                departures = self.0.len(),
+                "ignoring the departures seen as the stream broke"
+            );
+            self.0.clear();
+        }
+    }
+
+    /// Tells the handler the departures whose hold is over.
+    fn release_due(&mut self, handler: &mut dyn RoomHandler) -> Vec<Outbound> {
+        let now = tokio::time::Instant::now();
+        let mut out = Vec::new();
+        while let Some((_, nick)) = self.0.front().filter(|(due, _)| *due <= now).cloned() {
+            self.0.pop_front();
+            out.extend(handler.on_presence(RoomPresence::Left { nick, own: false }));
+        }
+        out
+    }
+
+    /// Tells the handler every held departure of `nick` before anything
+    /// newer about it.
+    fn release_nick(&mut self, nick: Option<&str>, handler: &mut dyn RoomHandler) -> Vec<Outbound> {
+        let Some(nick) = nick else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        self.0.retain(|(_, held)| {
+            if held == nick {
+                out.extend(handler.on_presence(RoomPresence::Left {
+                    nick: held.clone(),
+                    own: false,
+                }));
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+}
+
+/// The occupant a presence is about, when it names one.
+fn other_nick(presence: &RoomPresence) -> Option<&str> {
+    match presence {
+        RoomPresence::Here { occupant, .. } => Some(&occupant.nick),
+        RoomPresence::Left { nick, .. } => Some(nick),
+        RoomPresence::NickConflict | RoomPresence::Refused(_) => None,
+    }
+}
+
+/// The room configuration that makes the room persistent (XEP-0045 §10.2,
+/// a partial form: the server keeps every other setting).
+const PERSISTENT_ROOM: &str = "<query xmlns='http://jabber.org/protocol/muc#owner'>\
+    <x xmlns='jabber:x:data' type='submit'>\
+    <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+    <field var='muc#roomconfig_persistentroom'><value>1</value></field>\
+    </x></query>";
+
+/// As the room's owner and master, ask the server to keep the room when it
+/// is empty or restarts: the room, and with it our ownership (which members
+/// trust) and the occupants' real JIDs (by which grants are kept), outlives
+/// a server restart instead of going to whoever rejoins first. A server
+/// that refuses answers with an error we ignore; rooms then last while
+/// occupied, as before.
+async fn keep_room(stream: &StanzaStream, cfg: &SessionConfig) {
+    let Ok(payload) = PERSISTENT_ROOM.parse::<Element>() else {
+        return;
+    };
+    let iq = Iq::Set {
+        from: None,
+        to: Some(Jid::from(cfg.room.clone())),
+        id: "f2f-keep-room".to_string(),
+        payload,
+    };
+    debug!(room = %cfg.room, "asking the server to keep the room");
+    stream.send(Box::new(iq.into())).await;
 }
 
 async fn send_join(stream: &StanzaStream, cfg: &SessionConfig) -> Result<()> {

@@ -26,6 +26,11 @@ mod messages;
 
 /// Most occupants tracked; presence beyond that is ignored with a log line.
 pub const MAX_OCCUPANTS: usize = 1024;
+/// Ignored messages logged one by one per sender; after that only every
+/// [`IGNORED_LOG_EVERY`]th, so a flood of bad messages cannot flood the log.
+pub const IGNORED_LOGGED: u64 = 20;
+/// See [`IGNORED_LOGGED`].
+pub const IGNORED_LOG_EVERY: u64 = 1000;
 
 /// One node in a room: master or member (see the [module docs](super)).
 #[derive(Debug)]
@@ -38,6 +43,9 @@ pub struct Room {
     joined: bool,
     /// Every other occupant, by nick.
     occupants: BTreeMap<String, Node>,
+    /// Occupants known before we dropped out of the room whose presence has
+    /// not come again since (cleared when we are back in).
+    unconfirmed: BTreeSet<String>,
     /// The master we follow (members only).
     master: Option<String>,
     /// The last master we followed, to ask again when it comes back.
@@ -49,6 +57,8 @@ pub struct Room {
     links: BTreeMap<String, Link>,
     /// Peers we cannot link to, already logged.
     unlinkable: BTreeSet<String>,
+    /// Messages ignored so far, by sender (at most [`MAX_OCCUPANTS`] senders).
+    ignored: BTreeMap<String, u64>,
     next_heartbeat: Option<Instant>,
     actions: VecDeque<Action>,
 }
@@ -90,12 +100,14 @@ impl Room {
             me: None,
             joined: false,
             occupants: BTreeMap::new(),
+            unconfirmed: BTreeSet::new(),
             master: None,
             last_master: None,
             grant: None,
             roster: BTreeMap::new(),
             links: BTreeMap::new(),
             unlinkable: BTreeSet::new(),
+            ignored: BTreeMap::new(),
             next_heartbeat: None,
             actions: VecDeque::new(),
         };
@@ -111,10 +123,11 @@ impl Room {
             Presence::Available(occ) => self.occupant_available(now, occ),
             Presence::Unavailable { nick } if nick == self.config.nick => {
                 // Out of the room (e.g. reconnecting): presence will be sent
-                // afresh on rejoin; links stay meanwhile.
+                // afresh on rejoin; links stay meanwhile, and the occupants
+                // we knew wait to be confirmed.
                 self.joined = false;
                 self.next_heartbeat = None;
-                self.occupants.clear();
+                self.unconfirmed = self.occupants.keys().cloned().collect();
                 self.log(LogLevel::Info, "we are out of the room".to_string());
             }
             Presence::Unavailable { nick } => self.depart(&nick, "left the room"),
@@ -136,7 +149,7 @@ impl Room {
                     RoomError::NotJson { .. } | RoomError::NotProtocol => LogLevel::Debug,
                     _ => LogLevel::Warn,
                 };
-                return self.log(level, format!("ignored message from {from}: {e}"));
+                return self.log_ignored(level, from, format!("ignored message from {from}: {e}"));
             }
         };
         let Some(node) = self.occupants.get_mut(from) else {
@@ -350,6 +363,7 @@ impl Room {
         self.joined = true;
         self.next_heartbeat = Some(now + HEARTBEAT_INTERVAL);
         self.log(LogLevel::Info, format!("joined {}", self.config.room));
+        self.await_unconfirmed(now);
         // Whoever left while we were out is not in the fresh presence list.
         let gone: Vec<String> = self
             .roster
@@ -385,8 +399,31 @@ impl Room {
         self.reconcile("no longer wired to it");
     }
 
+    /// Back in the room after dropping out: occupants not in the fresh
+    /// presence list may simply not be back yet (the server restarted and
+    /// they reconnect too). Members and the master keep their links and get
+    /// the heartbeat deadline to show up; anyone else is gone.
+    fn await_unconfirmed(&mut self, now: Instant) {
+        let watched: BTreeSet<String> = self.watched().map(str::to_string).collect();
+        for nick in std::mem::take(&mut self.unconfirmed) {
+            if !watched.contains(&nick) {
+                self.depart(&nick, "left while we were out of the room");
+            } else if let Some(node) = self.occupants.get_mut(&nick) {
+                node.last_heard = now;
+                self.log(
+                    LogLevel::Info,
+                    format!(
+                        "{nick} is not back in the room yet; keeping its link for up to {} s",
+                        (HEARTBEAT_INTERVAL * MISSED_HEARTBEATS).as_secs()
+                    ),
+                );
+            }
+        }
+    }
+
     fn occupant_available(&mut self, now: Instant, occ: Occupant) {
         let nick = occ.nick.clone();
+        self.unconfirmed.remove(&nick);
         if let Some(node) = self.occupants.get_mut(&nick) {
             node.occupant = occ;
             return;
@@ -419,6 +456,8 @@ impl Room {
     /// `nick` is gone (left, said goodbye, or we were out when it left).
     fn depart(&mut self, nick: &str, why: &str) {
         self.occupants.remove(nick);
+        self.unconfirmed.remove(nick);
+        self.ignored.remove(nick);
         self.unlinkable.remove(nick);
         let was_member = self.roster.remove(nick).is_some();
         self.forget(nick, was_member, why);
@@ -676,7 +715,35 @@ impl Room {
     }
 
     fn ignore_kind(&mut self, kind: &str, from: &str, why: &str) {
-        self.log(LogLevel::Warn, format!("ignored {kind} from {from}: {why}"));
+        self.log_ignored(
+            LogLevel::Warn,
+            from,
+            format!("ignored {kind} from {from}: {why}"),
+        );
+    }
+
+    /// Logs that a message from `from` was ignored: the first
+    /// [`IGNORED_LOGGED`] of each sender, then every [`IGNORED_LOG_EVERY`]th
+    /// with the count.
+    fn log_ignored(&mut self, level: LogLevel, from: &str, line: String) {
+        let tracked = self.ignored.len() < MAX_OCCUPANTS || self.ignored.contains_key(from);
+        let n = if tracked {
+            let n = self.ignored.entry(from.to_string()).or_insert(0);
+            *n += 1;
+            *n
+        } else {
+            IGNORED_LOG_EVERY
+        };
+        if n < IGNORED_LOGGED {
+            self.log(level, line);
+        } else if n == IGNORED_LOGGED {
+            self.log(
+                level,
+                format!("{line} (from now on only every {IGNORED_LOG_EVERY}th is logged)"),
+            );
+        } else if n % IGNORED_LOG_EVERY == 0 {
+            self.log(level, format!("{line} ({n} ignored from {from} so far)"));
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
