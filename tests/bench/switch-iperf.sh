@@ -718,6 +718,8 @@ if [ "$REPORT" = suite ]; then
         --command "${SUITE_COMMAND:-$cmd}" --notes "$notes" --ours "$OURS_SYSTEM" "${md[@]}"
 else
     for m in "${MEAS[@]}"; do
+        [ -n "${MEASURE_TITLE[$m]:-}" ] ||
+            { log "$m: results in $RESULTS; only REPORT=suite writes a section for it"; continue; }
         md=()
         [ "$WRITE_MD" = 1 ] && md=(--md "$BENCH_MD")
         reporter=("${PY[@]}" "report-$m")

@@ -79,12 +79,30 @@ impl Journal {
 }
 
 /// The table key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key {
     /// VLAN the address was seen in.
     pub vlan: Vlan,
     /// The address.
     pub mac: MacAddr,
+}
+
+impl Key {
+    /// VLAN and address in one word (two bytes and six: nothing overlaps,
+    /// so equal words mean equal keys).
+    fn word(&self) -> u64 {
+        let [a, b, c, d, e, f] = self.mac.0;
+        let [v0, v1] = self.vlan.to_be_bytes();
+        u64::from_be_bytes([v0, v1, a, b, c, d, e, f])
+    }
+}
+
+/// One word into the hasher instead of the derived VLAN, length prefix and
+/// six bytes: a third of the hashing work of every learn and lookup.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.word());
+    }
 }
 
 /// One learned address.

@@ -19,7 +19,13 @@ impl Clock {
 
     /// The current instant for the core.
     pub fn now(&self) -> Instant {
-        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Whole seconds and the micros of the last one: no 128-bit
+        // arithmetic (`as_micros`) for a clock read once per batch of frames.
+        let since = self.origin.elapsed();
+        let micros = since
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(since.subsec_micros()));
         Instant::from_micros(micros)
     }
 

@@ -40,6 +40,7 @@ use f2f_core::time::Instant;
 use f2f_core::wire::offload::{self, VnetHdr};
 use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::sync::Notify;
 
@@ -93,10 +94,15 @@ pub trait FrameSink: Send + Sync + std::fmt::Debug {
 /// tap's receive thread waits instead of dropping the tail of every burst.
 const SEGMENT_WAIT: Duration = Duration::from_millis(5);
 
-/// A VDE endpoint's data socket (connected, non-blocking).
+/// A VDE endpoint's data socket (connected; blocking for its receiver, so
+/// every send here says `MSG_DONTWAIT`).
 impl FrameSink for UnixDatagram {
     fn try_send(&self, frame: &[u8]) -> io::Result<()> {
-        UnixDatagram::send(self, frame).map(drop)
+        match mmsg::send_batch(self.as_raw_fd(), &[frame]) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(errno) => Err(errno.into()),
+        }
     }
 
     fn try_send_batch(&self, frames: &[&[u8]]) -> usize {
@@ -105,7 +111,7 @@ impl FrameSink for UnixDatagram {
             match mmsg::send_batch(self.as_raw_fd(), rest) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
         }
@@ -415,7 +421,10 @@ impl Datapath {
         if pending.is_empty() {
             return;
         }
-        pending.sort_unstable_by_key(|p| (p.port, p.seq));
+        // Usually already grouped (one frame, or a burst to one port).
+        if !pending.is_sorted_by_key(|p| p.port) {
+            pending.sort_unstable_by_key(|p| (p.port, p.seq));
+        }
         {
             let sinks = self.sinks.read().unwrap_or_else(PoisonError::into_inner);
             let mut slots: [&[u8]; BATCH] = [&[]; BATCH];

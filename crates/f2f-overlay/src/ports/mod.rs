@@ -4,6 +4,7 @@
 
 pub mod dhcp;
 pub mod link;
+pub mod spin;
 pub mod stream;
 pub mod tap;
 pub mod vde;

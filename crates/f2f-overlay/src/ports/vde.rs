@@ -4,10 +4,10 @@
 //! Each accepted control connection becomes one task that reads the request,
 //! attaches the endpoint in the core, creates and announces its data socket
 //! `DIR/NNN.F`, then has a thread of the runtime's blocking pool forward the
-//! endpoint's datagrams (`recvmmsg` batches straight into the datapath, a
-//! `poll` when the socket is empty: no runtime scheduling per frame, and
-//! endpoints forward on every core at once) until its control stream closes
-//! (the only liveness signal of the protocol, §3.4).
+//! endpoint's datagrams (`recvmmsg` batches straight into the datapath,
+//! sleeping in `recvmmsg` itself when the socket is empty: no runtime
+//! scheduling per frame, and endpoints forward on every core at once) until
+//! its control stream closes (the only liveness signal of the protocol, §3.4).
 //!
 //! Differences from vde_switch, on purpose: a request that is refused (port
 //! busy, number too high, access denied) gets its connection closed with a log
@@ -18,18 +18,17 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use f2f_core::switch::{AttachRequest, Endpoint, PortId, PortRequest};
 use f2f_core::wire::vde::{self, Reply, Request, RequestError, RequestKind};
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::unistd::AccessFlags;
 use std::os::unix::net::UnixDatagram;
@@ -40,6 +39,7 @@ use tracing::{debug, info, warn};
 
 use crate::datapath::{Datapath, FrameSink, Scratch, Sink};
 use crate::limit::Limit;
+use crate::ports::spin::Spinner;
 use crate::sys;
 use crate::sys::mmsg::{RecvBatch, BATCH};
 
@@ -51,9 +51,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HANDSHAKES: usize = 128;
 /// Most bytes of receive buffer per endpoint (the batch shrinks for jumbo frames).
 const RECV_BUDGET: usize = 256 * 1024;
-/// How many times a busy receive loop looks again (yielding the core in
-/// between) before it sleeps in poll.
-const SPINS: u32 = 4;
 
 /// Ownership and modes applied to the sockets this module creates.
 #[derive(Clone, Debug)]
@@ -238,17 +235,12 @@ impl VdeServer {
         // One slot per datagram, one byte longer than the largest frame so a
         // longer datagram shows up as oversize; fewer slots for jumbo frames.
         let slot = self.datapath.lock().config().max_frame + 1;
-        let (stop_rx, stop_tx) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-            Ok(p) => p,
-            Err(err) => {
-                warn!(port, endpoint = id, %err, "cannot create the endpoint's stop pipe");
-                return;
-            }
-        };
+        let stop = Arc::new(AtomicBool::new(false));
         let datapath = Arc::clone(&self.datapath);
         let sock = Arc::clone(data);
+        let stopped = Arc::clone(&stop);
         let mut receiver = tokio::task::spawn_blocking(move || {
-            receive(&datapath, port, id, &sock, &stop_rx, slot);
+            receive(&datapath, port, id, &sock, &stopped, slot);
         });
         let mut ctl_buf = [0u8; 256];
         tokio::select! {
@@ -260,8 +252,12 @@ impl VdeServer {
             () = close.notified() => info!(port, endpoint = id, "endpoint closed by the console"),
             _ = &mut receiver => return,
         }
-        // Closing the pipe's write end wakes the receiver's poll for good.
-        drop(stop_tx);
+        // The flag first: the shutdown wakes the receiver's recvmmsg (and
+        // answers every later one at once), and the receiver then sees it.
+        stop.store(true, Ordering::Release);
+        if let Err(err) = data.shutdown(std::net::Shutdown::Read) {
+            warn!(port, endpoint = id, %err, "cannot stop the endpoint's receiver");
+        }
         let _ = receiver.await;
     }
 
@@ -324,10 +320,12 @@ impl VdeServer {
             path: path.to_path_buf(),
             source,
         };
+        // Blocking, so that the receiver sleeps in recvmmsg; every send
+        // says MSG_DONTWAIT.
         let fd: OwnedFd = socket::socket(
             AddressFamily::Unix,
             SockType::Datagram,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            SockFlag::SOCK_CLOEXEC,
             None,
         )
         .map_err(|e| err(&self.policy.dir, e.into()))?;
@@ -430,63 +428,39 @@ fn error_kind(err: &RequestError) -> &'static str {
 /// An endpoint's receive loop, on a thread of its own (not a task on the
 /// switch's single-threaded runtime): frames from several endpoints are
 /// decided and written on every core at once, and a frame costs no runtime
-/// scheduling, only `recvmmsg` batches until the socket is empty, then one
-/// `poll` that sleeps until the next datagram or until `stop` is closed.
+/// scheduling, only `recvmmsg` batches. An idle socket is waited for in
+/// `recvmmsg` itself, so one frame per wake-up costs one receive call and
+/// the sends (when a busy loop looks again first: [`Spinner`]); the loop ends when `stop` is set (the socket is then shut down
+/// for reading, which wakes the call).
 fn receive(
     datapath: &Datapath,
     port: PortId,
     id: u32,
     data: &UnixDatagram,
-    stop: &OwnedFd,
+    stop: &AtomicBool,
     slot: usize,
 ) {
     let mut batch = RecvBatch::new(slot, RECV_BUDGET / slot);
     let mut scratch = Scratch::default();
-    // Frames since the last sleep, and looks since the last frame.
-    let (mut handled, mut spins) = (0usize, 0u32);
+    let mut spinner = Spinner::default();
     loop {
-        match batch.recv(data.as_raw_fd()) {
+        match batch.recv(data.as_raw_fd(), spinner.may_sleep()) {
+            Ok(_) if stop.load(Ordering::Acquire) => return,
             Ok(n) => {
                 let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
                 batch.frames(n, &mut frames);
                 datapath.forward_batch(port, frames.get(..n).unwrap_or(&[]), &mut scratch);
-                handled += n;
-                spins = 0;
-                continue;
+                spinner.received(n);
             }
-            // Under load the next frame is usually a few microseconds away
-            // (its sender runs on the other core or right after us): give
-            // the core away once and look again before sleeping in poll,
-            // which costs two context switches per wake-up. One frame per
-            // wake-up is no load: sleep at once.
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock && handled > 1 && spins < SPINS => {
-                spins += 1;
+            Err(Errno::EAGAIN) => {
+                spinner.missed();
                 std::thread::yield_now();
-                continue;
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                (handled, spins) = (0, 0);
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                debug!(port, endpoint = id, %err, "receive error on data socket");
-                return;
-            }
-        }
-        let mut fds = [
-            PollFd::new(data.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
+            Err(Errno::EINTR) => {}
             Err(errno) => {
-                debug!(port, endpoint = id, err = %errno, "poll on data socket failed");
+                debug!(port, endpoint = id, err = %errno, "receive error on data socket");
                 return;
             }
-        }
-        let [_, stopped] = fds;
-        if stopped.any().unwrap_or(true) {
-            return;
         }
     }
 }
