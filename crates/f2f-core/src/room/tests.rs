@@ -173,6 +173,13 @@ impl Net {
         self.muc.nodes[nick].status()
     }
 
+    /// `nick`'s link to `peer` as its status shows it.
+    fn link_status(&self, nick: &str, peer: &str) -> crate::status::RoomLinkStatus {
+        let status = self.status(nick);
+        let entry = status.peers.into_iter().find(|p| p.nick == peer).unwrap();
+        entry.link.unwrap()
+    }
+
     fn pump(&mut self) {
         let record = &mut self.record;
         self.muc.pump(&mut |n, a| record.observe(n, a));
@@ -355,15 +362,7 @@ fn failed_tcp_link_falls_back_to_xmpp_on_both_ends() {
     assert_eq!(net.record.links["a"]["m"], LinkTransport::Xmpp);
     assert_eq!(net.record.links["m"]["a"], LinkTransport::Xmpp);
     assert_eq!(net.logged("m", "a moved our link to xmpp"), 1);
-    let status = net.status("a");
-    let link = status
-        .peers
-        .iter()
-        .find(|p| p.nick == "m")
-        .unwrap()
-        .link
-        .clone();
-    assert_eq!(link.unwrap().transport, "xmpp");
+    assert_eq!(net.link_status("a", "m").transport, "xmpp");
 }
 
 #[test]
@@ -391,15 +390,7 @@ fn tcp_only_link_is_retried_not_moved() {
         "asked again, same transport"
     );
     net.node("a").handle_link(now, "m", LinkEvent::Established);
-    let status = net.status("a");
-    let link = status
-        .peers
-        .iter()
-        .find(|p| p.nick == "m")
-        .unwrap()
-        .link
-        .clone();
-    assert_eq!(link.unwrap().state, "up");
+    assert_eq!(net.link_status("a", "m").state, "up");
 }
 
 #[test]

@@ -2,10 +2,10 @@
 //! [`Room::handle_message`] has parsed it and checked its sender is an
 //! occupant.
 
-use super::{LinkState, Room};
+use super::Room;
 use crate::room::master::identity;
 use crate::room::message::{Announce, Ask, Grant, LinkKind, LinkNotice, Message, Peers, MAX_PEERS};
-use crate::room::{wiring, Action, Delivery, LinkTransport, LogLevel, NodeRole};
+use crate::room::{wiring, Action, Delivery, LogLevel, NodeRole};
 
 impl Room {
     pub(super) fn on_announce(&mut self, from: &str, announce: Announce) {
@@ -141,13 +141,7 @@ impl Room {
                     && fallback
                     && link.transport.kind() == LinkKind::Tcp =>
             {
-                link.transport = LinkTransport::Xmpp;
-                link.state = LinkState::Pending;
-                let up = Action::LinkUp {
-                    peer: from.to_string(),
-                    transport: LinkTransport::Xmpp,
-                    public_key: link.public_key.clone(),
-                };
+                let up = link.move_to_xmpp(from);
                 self.actions.push_back(up);
                 self.log(LogLevel::Info, format!("{from} moved our link to xmpp"));
             }

@@ -80,6 +80,19 @@ struct Link {
     state: LinkState,
 }
 
+impl Link {
+    /// Move this link to the XMPP transport; the action asks the shell for it.
+    fn move_to_xmpp(&mut self, peer: &str) -> Action {
+        self.transport = LinkTransport::Xmpp;
+        self.state = LinkState::Pending;
+        Action::LinkUp {
+            peer: peer.to_string(),
+            transport: LinkTransport::Xmpp,
+            public_key: self.public_key.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkState {
     Pending,
@@ -193,13 +206,7 @@ impl Room {
                 self.log(LogLevel::Info, format!("{kind} link to {peer} is up"));
             }
             LinkEvent::Failed { reason } if fallback && link.transport.kind() == LinkKind::Tcp => {
-                link.transport = LinkTransport::Xmpp;
-                link.state = LinkState::Pending;
-                let up = Action::LinkUp {
-                    peer: peer.to_string(),
-                    transport: LinkTransport::Xmpp,
-                    public_key: link.public_key.clone(),
-                };
+                let up = link.move_to_xmpp(peer);
                 self.log(
                     LogLevel::Info,
                     format!("tcp link to {peer} failed ({reason}); falling back to xmpp"),
