@@ -113,16 +113,9 @@ fn soak_iperf3_with_client_churn() {
     let fds_at_start = open_fds(pid);
     let rates = std::thread::scope(|s| {
         let traffic = s.spawn(|| {
-            let mut rates = Vec::new();
-            while !done.load(Ordering::Relaxed) {
-                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-                if left < 2 {
-                    break;
-                }
-                let chunk = left.min(10) as u32;
-                rates.push(iperf3(&ns_b, &ns_a, &b.addr, chunk, tmp.path()));
-            }
-            rates
+            iperf3_until(deadline, &done, |secs| {
+                iperf3(&ns_b, &ns_a, &b.addr, secs, tmp.path())
+            })
         });
         let mut next_sample = Instant::now();
         while Instant::now() < deadline {
@@ -189,6 +182,20 @@ fn soak_iperf3_with_client_churn() {
 }
 
 /// The largest of `samples` (KiB).
+/// iperf3 runs of at most 10 s each (`run` takes the seconds) until `deadline`
+/// or `done`; their rates.
+fn iperf3_until<R>(deadline: Instant, done: &AtomicBool, mut run: impl FnMut(u32) -> R) -> Vec<R> {
+    let mut rates = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+        if left < 2 {
+            break;
+        }
+        rates.push(run(left.min(10) as u32));
+    }
+    rates
+}
+
 fn peak(samples: &[u64]) -> u64 {
     samples.iter().copied().max().unwrap_or(0)
 }
@@ -228,22 +235,10 @@ fn soak_room_churn_keeps_every_lease() {
     let mut rejoins = 0u32;
     let rates = std::thread::scope(|s| {
         let traffic = s.spawn(|| {
-            let mut rates = Vec::new();
-            while !done.load(Ordering::Relaxed) {
-                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-                if left < 2 {
-                    break;
-                }
-                let addr = master.ip.to_string();
-                rates.push(iperf3(
-                    &master.ns,
-                    &alice.ns,
-                    &addr,
-                    left.min(10) as u32,
-                    tmp.path(),
-                ));
-            }
-            rates
+            let addr = master.ip.to_string();
+            iperf3_until(deadline, &done, |secs| {
+                iperf3(&master.ns, &alice.ns, &addr, secs, tmp.path())
+            })
         });
         let mut turn = 0usize;
         while Instant::now() < deadline {
